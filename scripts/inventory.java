@@ -1,0 +1,232 @@
+///usr/bin/env jbang "$0" "$@" ; exit $?
+//JAVA 17+
+//DESCRIPTION List PCI devices per node and IOMMU group, with claim state and the VM using each; flags partly claimed groups
+//SOURCES lib/Cli.java lib/Kube.java lib/Harvester.java lib/KubeVirt.java lib/Render.java lib/Bundled.java
+
+import java.io.PrintWriter;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.TreeSet;
+import java.util.regex.Pattern;
+
+import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientException;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+/**
+ * Replaces the runbook's "Inventory" step (kubectl get pcidevices -o wide), adding what that
+ * table hides: IOMMU groups, resource names, claim state and which VM uses each device.
+ */
+@Command(name = "inventory", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"List Harvester PCI devices grouped by node and IOMMU group.",
+                "Shows claim state (none / claimed / passthrough) and the VM using each device,",
+                "and warns about IOMMU groups that are only partly claimed."})
+public class inventory implements Cli.Command {
+    private static final Pattern HEX4 = Pattern.compile("^[0-9a-fA-F]{4}$");
+
+    @Mixin Kube.Options kube;
+    @Mixin Cli.OutputOptions out;
+    @Mixin Cli.VerboseOption verbose;
+    @Spec CommandSpec spec;
+
+    @Option(names = "--node", paramLabel = "NODE", description = "Only devices of this node")
+    String node;
+
+    @Option(names = "--vendor", paramLabel = "VENDOR", description = "Only this vendor: a PCI vendor id (10de) or a name (nvidia)")
+    String vendor;
+
+    @Parameters(arity = "0..1", paramLabel = "TEXT", description = "Only devices whose name, address, description or resource name contains TEXT")
+    String text;
+
+    public static void main(String... args) {
+        Cli.main(new inventory(), args);
+    }
+
+    @Override
+    public Cli.Exit execute() {
+        PrintWriter stdout = spec.commandLine().getOut();
+        if (vendor != null && vendor.isBlank()) {
+            throw new Cli.UserError(Cli.Exit.USAGE, "--vendor is empty — pass a PCI vendor id such as 10de or a name such as nvidia");
+        }
+        KubernetesClient client = kube.client();
+
+        List<Harvester.PciDevice> all = listDevices(client);
+        if (node != null && all.isEmpty() && client.nodes().withName(node).get() == null) {
+            throw new Cli.UserError(Cli.Exit.NOT_FOUND, "node \"" + node + "\" not found — run inventory without --node to see all nodes");
+        }
+        Map<String, Harvester.PciDeviceClaim> claims = new LinkedHashMap<>();
+        Harvester.pciDeviceClaims(client).list().getItems()
+                .forEach(r -> claims.put(r.getMetadata().getName(), Harvester.PciDeviceClaim.of(r)));
+        Map<String, TreeSet<String>> usedBy = vmUsage(KubeVirt.vms(client).inAnyNamespace().list().getItems(), all);
+
+        List<Harvester.IommuGroup> groups = Harvester.iommuGroups(all);
+        List<Map<String, Object>> devices = new ArrayList<>();
+        List<Map<String, Object>> groupReports = new ArrayList<>();
+        List<String> warnings = new ArrayList<>();
+        for (Harvester.IommuGroup g : groups) {
+            List<String> claimed = new ArrayList<>();
+            List<String> unclaimed = new ArrayList<>();
+            List<Harvester.PciDevice> shown = new ArrayList<>();
+            for (Harvester.PciDevice d : g.devices()) {
+                (claims.containsKey(d.name()) ? claimed : unclaimed).add(d.name());
+                if (matches(d)) shown.add(d);
+            }
+            if (shown.isEmpty()) continue;
+            boolean partial = !claimed.isEmpty() && !unclaimed.isEmpty();
+            if (partial) {
+                warnings.add("IOMMU group " + g.group() + " on node " + g.node() + " is only partly claimed (claimed: "
+                        + String.join(", ", claimed) + "; not claimed: " + String.join(", ", unclaimed)
+                        + ") — QEMU refuses a group not wholly on vfio-pci (\"group " + g.group()
+                        + " is not viable\"); fix: claim " + claimed.get(0));
+            }
+            for (Harvester.PciDevice d : shown) {
+                devices.add(deviceReport(d, claims.get(d.name()), usedBy.get(d.name()), partial));
+            }
+            Map<String, Object> gr = new LinkedHashMap<>();
+            gr.put("node", g.node());
+            gr.put("iommuGroup", g.group());
+            gr.put("devices", g.devices().stream().map(Harvester.PciDevice::name).toList());
+            gr.put("claimed", claimed);
+            gr.put("partiallyClaimed", partial);
+            groupReports.add(gr);
+        }
+
+        if (out.structured()) {
+            Map<String, Object> report = new LinkedHashMap<>();
+            report.put("devices", devices);
+            report.put("iommuGroups", groupReports);
+            report.put("warnings", warnings);
+            Render.structured(stdout, out.output, report);
+            return Cli.Exit.OK;
+        }
+        if (devices.isEmpty()) {
+            spec.commandLine().getErr().println("No PCI devices found" + (node != null ? " on node " + node : "")
+                    + (vendor != null || text != null ? " matching the filter" : "")
+                    + (all.isEmpty() ? " (is the pcidevices-controller add-on enabled?)" : ""));
+            return Cli.Exit.OK;
+        }
+        printTable(stdout, devices);
+        for (String w : warnings) stdout.println("WARNING: " + w);
+        stdout.flush();
+        return Cli.Exit.OK;
+    }
+
+    private List<Harvester.PciDevice> listDevices(KubernetesClient client) {
+        try {
+            var op = Harvester.pciDevices(client);
+            // Real PCIDevices carry label nodename=<node> (NewPCIDeviceForHostname): one request either way.
+            var items = node != null ? op.withLabel("nodename", node).list().getItems() : op.list().getItems();
+            return items.stream().map(Harvester.PciDevice::of).toList();
+        } catch (KubernetesClientException e) {
+            if (e.getCode() == 404) {
+                throw new Cli.UserError(Cli.Exit.NOT_FOUND, "the server has no resource type pcidevices."
+                        + Harvester.GROUP + " — enable the pcidevices-controller add-on (Harvester: Advanced → Add-ons) and wait for its scan");
+            }
+            throw e;
+        }
+    }
+
+    private boolean matches(Harvester.PciDevice d) {
+        if (vendor != null) {
+            boolean ok = HEX4.matcher(vendor).matches()
+                    ? vendor.equalsIgnoreCase(d.vendorId())
+                    : contains(d.description(), vendor) || contains(d.resourceName(), vendor);
+            if (!ok) return false;
+        }
+        return text == null || contains(d.name(), text) || contains(d.address(), text)
+                || contains(d.description(), text) || contains(d.resourceName(), text) || contains(d.vendorDevice(), text);
+    }
+
+    private static boolean contains(String haystack, String needle) {
+        return haystack != null && haystack.toLowerCase(Locale.ROOT).contains(needle.toLowerCase(Locale.ROOT));
+    }
+
+    /**
+     * Which VM uses which PCIDevice, from VM specs. The allocation annotation is exact; an entry named
+     * after a PCIDevice is exact; otherwise the resource name is pooled, so every device with that
+     * resource (on the VM's pinned node, if pinned) is a candidate, marked with "?".
+     */
+    static Map<String, TreeSet<String>> vmUsage(List<GenericKubernetesResource> vms, List<Harvester.PciDevice> devices) {
+        Map<String, TreeSet<String>> usedBy = new LinkedHashMap<>();
+        for (GenericKubernetesResource vm : vms) {
+            String ref = KubeVirt.ref(vm);
+            Map<String, List<String>> allocated = KubeVirt.allocatedDevices(vm);
+            String pinned = KubeVirt.pinnedNode(vm);
+            List<KubeVirt.HostDevice> entries = new ArrayList<>(KubeVirt.hostDevices(vm));
+            entries.addAll(KubeVirt.gpus(vm));
+            for (KubeVirt.HostDevice hd : entries) {
+                if (allocated.containsKey(hd.deviceName())) {
+                    allocated.get(hd.deviceName()).forEach(n -> usedBy.computeIfAbsent(n, k -> new TreeSet<>()).add(ref));
+                    continue;
+                }
+                var byName = devices.stream()
+                        .filter(d -> d.name().equals(hd.name()) && d.resourceName() != null && d.resourceName().equals(hd.deviceName()))
+                        .toList();
+                if (!byName.isEmpty()) {
+                    byName.forEach(d -> usedBy.computeIfAbsent(d.name(), k -> new TreeSet<>()).add(ref));
+                    continue;
+                }
+                var pooled = devices.stream()
+                        .filter(d -> hd.deviceName() != null && hd.deviceName().equals(d.resourceName()))
+                        .filter(d -> pinned == null || pinned.equals(d.node()))
+                        .toList();
+                String mark = pooled.size() == 1 ? ref : ref + "?";
+                pooled.forEach(d -> usedBy.computeIfAbsent(d.name(), k -> new TreeSet<>()).add(mark));
+            }
+        }
+        return usedBy;
+    }
+
+    private static Map<String, Object> deviceReport(Harvester.PciDevice d, Harvester.PciDeviceClaim claim,
+                                                    TreeSet<String> vms, boolean partialGroup) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("name", d.name());
+        m.put("node", d.node());
+        m.put("address", d.address());
+        m.put("vendorId", d.vendorId());
+        m.put("deviceId", d.deviceId());
+        m.put("classId", d.classId());
+        m.put("description", d.description());
+        m.put("resourceName", d.resourceName());
+        m.put("kernelDriverInUse", d.driver());
+        m.put("iommuGroup", d.iommuGroup());
+        m.put("groupPartiallyClaimed", partialGroup);
+        m.put("claim", claim == null ? "none" : claim.passthroughEnabled() ? "passthrough" : "claimed");
+        m.put("usedBy", vms == null ? List.of() : List.copyOf(vms));
+        return m;
+    }
+
+    private void printTable(PrintWriter stdout, List<Map<String, Object>> devices) {
+        boolean wide = out.output == Cli.Output.wide;
+        Render.Table t = wide
+                ? new Render.Table("NAME", "NODE", "ADDRESS", "ID", "CLASS", "IOMMU", "DRIVER", "CLAIM", "VM", "RESOURCE", "DESCRIPTION")
+                : new Render.Table("NAME", "NODE", "ADDRESS", "ID", "IOMMU", "DRIVER", "CLAIM", "VM", "DESCRIPTION");
+        for (Map<String, Object> d : devices) {
+            String group = d.get("iommuGroup") + (Boolean.TRUE.equals(d.get("groupPartiallyClaimed")) ? " (partial!)" : "");
+            String vms = String.join(",", castList(d.get("usedBy")));
+            String id = d.get("vendorId") + ":" + d.get("deviceId");
+            if (wide) {
+                t.row(d.get("name"), d.get("node"), d.get("address"), id, d.get("classId"), group, d.get("kernelDriverInUse"),
+                        d.get("claim"), vms, d.get("resourceName"), d.get("description"));
+            } else {
+                t.row(d.get("name"), d.get("node"), d.get("address"), id, group, d.get("kernelDriverInUse"),
+                        d.get("claim"), vms, d.get("description"));
+            }
+        }
+        t.print(stdout);
+    }
+
+    @SuppressWarnings("unchecked")
+    private static List<String> castList(Object o) {
+        return (List<String>) o;
+    }
+}

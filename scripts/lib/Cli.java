@@ -1,0 +1,132 @@
+//DEPS info.picocli:picocli:4.7.7
+
+import java.io.PrintWriter;
+import java.util.concurrent.Callable;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+
+/**
+ * How every script starts, reports errors and exits. One mapping from failures to exit codes:
+ * a script throws {@link UserError} with an {@link Exit}; anything else is a bug (exit 1, with
+ * a stack trace on --verbose only).
+ */
+public final class Cli {
+    private Cli() {}
+
+    /** Documented exit codes (README "Exit codes"). Numbers are part of our interface: never renumber. */
+    public enum Exit {
+        OK(0, "success"),
+        INTERNAL(1, "unexpected error (a bug: please report it with --verbose output)"),
+        USAGE(2, "bad command line or input file (unknown option, malformed address, bad template)"),
+        CONFIG(3, "kubeconfig problem: none found, unreadable, or unknown --context"),
+        UNREACHABLE(4, "cannot reach the API server"),
+        FORBIDDEN(5, "the API server refused our credentials (HTTP 401/403)"),
+        NOT_FOUND(6, "a named node, device, claim or VM does not exist"),
+        CONFLICT(7, "live state differs from what was asked (use --force to override)"),
+        PRECONDITION(8, "a precondition is not met (device not claimed, not permitted, ...)"),
+        TIMEOUT(9, "timed out waiting; what is still missing is printed"),
+        REJECTED(10, "the API server or an admission webhook rejected the change"),
+        PARTIAL(11, "failed halfway: what changed and how to undo it is printed"),
+        VM_NOT_RUNNING(20, "verify: the VM instance is not Running with the device"),
+        SSH_CONNECT(21, "verify: cannot connect to the guest over SSH"),
+        SSH_AUTH(22, "verify: the guest refused our SSH keys"),
+        SSH_HOST_KEY(23, "verify: the guest's host key is unknown or has changed"),
+        DEVICE_ABSENT(24, "verify: the device is not visible inside the guest"),
+        SUDO_PASSWORD(25, "verify: sudo needs a password in the guest"),
+        DIAGNOSE_WARN(30, "diagnose: worst result is WARN"),
+        DIAGNOSE_FAIL(31, "diagnose: worst result is FAIL");
+
+        public final int code;
+        public final String meaning;
+
+        Exit(int code, String meaning) {
+            this.code = code;
+            this.meaning = meaning;
+        }
+    }
+
+    /** A failure the user can fix: one line naming the problem and the fix, no stack trace. */
+    public static class UserError extends RuntimeException {
+        public final Exit exit;
+
+        public UserError(Exit exit, String message) {
+            super(message);
+            this.exit = exit;
+        }
+
+        public UserError(Exit exit, String message, Throwable cause) {
+            super(message, cause);
+            this.exit = exit;
+        }
+    }
+
+    /** Output format shared by every script. */
+    public enum Output { table, wide, json, yaml }
+
+    public static class OutputOptions {
+        @Option(names = {"-o", "--output"}, defaultValue = "table", paramLabel = "FORMAT",
+                description = "Output format: ${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE})")
+        public Output output;
+
+        public boolean structured() {
+            return output == Output.json || output == Output.yaml;
+        }
+    }
+
+    public static class VerboseOption {
+        @Option(names = {"-v", "--verbose"}, description = "Print stack traces for errors")
+        public boolean verbose;
+    }
+
+    /** Runs a command with the given streams and returns its exit code (never calls System.exit). */
+    public static int run(Object command, PrintWriter out, PrintWriter err, String... args) {
+        CommandLine cmd = new CommandLine(command)
+                .setCaseInsensitiveEnumValuesAllowed(true)
+                .setOut(out)
+                .setErr(err);
+        cmd.setExitCodeExceptionMapper(Cli::exitCodeOf);
+        cmd.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
+            Throwable e = Kube.translate(ex);
+            String name = commandLine.getCommandName();
+            if (e instanceof UserError) {
+                commandLine.getErr().println(name + ": " + e.getMessage());
+            } else {
+                commandLine.getErr().println(name + ": unexpected error: " + e);
+            }
+            if (parseResult.hasMatchedOption("--verbose") || !(e instanceof UserError)) {
+                e.printStackTrace(commandLine.getErr());
+            }
+            commandLine.getErr().flush();
+            return exitCodeOf(e);
+        });
+        int rc = cmd.execute(args);
+        out.flush();
+        err.flush();
+        return rc;
+    }
+
+    public static int exitCodeOf(Throwable t) {
+        if (t instanceof UserError u) return u.exit.code;
+        if (t instanceof ParameterException) return Exit.USAGE.code;
+        return Exit.INTERNAL.code;
+    }
+
+    /** main() of every script. */
+    public static void main(Object command, String... args) {
+        PrintWriter out = new PrintWriter(System.out, true);
+        PrintWriter err = new PrintWriter(System.err, true);
+        System.exit(run(command, out, err, args));
+    }
+
+    /** For commands whose call() returns an Exit. */
+    public interface Command extends Callable<Integer> {
+        Exit execute() throws Exception;
+
+        @Override
+        default Integer call() throws Exception {
+            return execute().code;
+        }
+    }
+}

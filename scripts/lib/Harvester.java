@@ -1,0 +1,133 @@
+//SOURCES Kube.java
+
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Pattern;
+
+import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
+import io.fabric8.kubernetes.api.model.GenericKubernetesResourceList;
+import io.fabric8.kubernetes.api.model.OwnerReference;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.dsl.MixedOperation;
+import io.fabric8.kubernetes.client.dsl.Resource;
+import io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext;
+
+/**
+ * Harvester's pcidevices API (devices.harvesterhci.io/v1beta1, all cluster-scoped), shaped as in
+ * harvester/pcidevices pkg/apis/devices.harvesterhci.io/v1beta1.
+ */
+public final class Harvester {
+    private Harvester() {}
+
+    public static final String GROUP = "devices.harvesterhci.io";
+    public static final String API_VERSION = GROUP + "/v1beta1";
+
+    public static final ResourceDefinitionContext PCI_DEVICES = new ResourceDefinitionContext.Builder()
+            .withGroup(GROUP).withVersion("v1beta1").withKind("PCIDevice").withPlural("pcidevices")
+            .withNamespaced(false).build();
+    public static final ResourceDefinitionContext PCI_DEVICE_CLAIMS = new ResourceDefinitionContext.Builder()
+            .withGroup(GROUP).withVersion("v1beta1").withKind("PCIDeviceClaim").withPlural("pcideviceclaims")
+            .withNamespaced(false).build();
+
+    /** The KubeVirt CR the pcidevices controller edits (pcideviceclaim_controller.go DefaultNS/KubevirtCR). */
+    public static final String KUBEVIRT_NAMESPACE = "harvester-system";
+    public static final String KUBEVIRT_NAME = "kubevirt";
+    /** VM annotation written by pcidevices with the devices actually allocated to the running VMI. */
+    public static final String ALLOCATION_ANNOTATION = "harvesterhci.io/deviceAllocationDetails";
+    public static final String CONTROLLER_NAMESPACE = "harvester-system";
+    public static final String CONTROLLER_POD_SELECTOR = "app.kubernetes.io/name=harvester-pcidevices-controller";
+    public static final String DRIVER_VFIO = "vfio-pci";
+
+    private static final Pattern ADDRESS = Pattern.compile("^[0-9a-f]{4}:[0-9a-f]{2}:[01][0-9a-f]\\.[0-7]$");
+
+    public static MixedOperation<GenericKubernetesResource, GenericKubernetesResourceList, Resource<GenericKubernetesResource>> pciDevices(KubernetesClient c) {
+        return c.genericKubernetesResources(PCI_DEVICES);
+    }
+
+    public static MixedOperation<GenericKubernetesResource, GenericKubernetesResourceList, Resource<GenericKubernetesResource>> pciDeviceClaims(KubernetesClient c) {
+        return c.genericKubernetesResources(PCI_DEVICE_CLAIMS);
+    }
+
+    /** PCIDeviceNameForHostname: "altra" + "000c:01:00.0" → "altra-000c01000". Claims carry the same name. */
+    public static String pciDeviceName(String node, String address) {
+        return node + "-" + address.replace(":", "").replace(".", "");
+    }
+
+    public static boolean isValidAddress(String address) {
+        return address != null && ADDRESS.matcher(address).matches();
+    }
+
+    /** A PCIDevice as the controller reports it (everything lives in status; spec is empty). */
+    public record PciDevice(String name, String uid, String node, String address, String vendorId, String deviceId,
+                            String classId, String iommuGroup, String resourceName, String description, String driver) {
+        public static PciDevice of(GenericKubernetesResource r) {
+            return new PciDevice(r.getMetadata().getName(), r.getMetadata().getUid(),
+                    str(r, "status", "nodeName"), str(r, "status", "address"), str(r, "status", "vendorId"),
+                    str(r, "status", "deviceId"), str(r, "status", "classId"), str(r, "status", "iommuGroup"),
+                    str(r, "status", "resourceName"), str(r, "status", "description"),
+                    str(r, "status", "kernelDriverInUse"));
+        }
+
+        public String vendorDevice() {
+            return vendorId + ":" + deviceId;
+        }
+
+        public String groupKey() {
+            return node + "/" + iommuGroup;
+        }
+    }
+
+    /** A PCIDeviceClaim: spec says what is wanted, status says whether passthrough is on. */
+    public record PciDeviceClaim(String name, String node, String address, String userName,
+                                 boolean passthroughEnabled, String kernelDriverToUnbind,
+                                 List<OwnerReference> owners) {
+        public static PciDeviceClaim of(GenericKubernetesResource r) {
+            Object enabled = r.get("status", "passthroughEnabled");
+            return new PciDeviceClaim(r.getMetadata().getName(), str(r, "spec", "nodeName"), str(r, "spec", "address"),
+                    str(r, "spec", "userName"), Boolean.TRUE.equals(enabled), str(r, "status", "kernelDriverToUnbind"),
+                    r.getMetadata().getOwnerReferences() == null ? List.of() : r.getMetadata().getOwnerReferences());
+        }
+
+        /** The controller finds the device only through ownerReferences[0] ("Cannot find PCIDevice that owns ..."). */
+        public boolean ownedBy(PciDevice d) {
+            return !owners.isEmpty() && "PCIDevice".equals(owners.get(0).getKind())
+                    && d.name().equals(owners.get(0).getName());
+        }
+    }
+
+    /** The devices of one node that share an IOMMU group: passthrough needs all of them on vfio-pci. */
+    public record IommuGroup(String node, String group, List<PciDevice> devices) {
+        public String key() {
+            return node + "/" + group;
+        }
+    }
+
+    /** Groups devices by (node, IOMMU group), ordered by node then numeric group; each group by address. */
+    public static List<IommuGroup> iommuGroups(List<PciDevice> devices) {
+        Map<String, List<PciDevice>> byKey = new LinkedHashMap<>();
+        devices.stream()
+                .sorted(Comparator.comparing(PciDevice::node, Comparator.nullsLast(Comparator.naturalOrder()))
+                        .thenComparing(d -> groupOrder(d.iommuGroup()))
+                        .thenComparing(PciDevice::address, Comparator.nullsLast(Comparator.naturalOrder())))
+                .forEach(d -> byKey.computeIfAbsent(d.groupKey(), k -> new ArrayList<>()).add(d));
+        List<IommuGroup> groups = new ArrayList<>();
+        byKey.values().forEach(ds -> groups.add(new IommuGroup(ds.get(0).node(), ds.get(0).iommuGroup(), List.copyOf(ds))));
+        return groups;
+    }
+
+    private static long groupOrder(String g) {
+        try {
+            return Long.parseLong(g);
+        } catch (RuntimeException e) {
+            return Long.MAX_VALUE;
+        }
+    }
+
+    static String str(GenericKubernetesResource r, Object... path) {
+        Object v = r.get(path);
+        return v == null ? null : v.toString();
+    }
+}

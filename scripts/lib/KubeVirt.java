@@ -1,0 +1,103 @@
+//SOURCES Harvester.java
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+import com.fasterxml.jackson.core.type.TypeReference;
+import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
+import io.fabric8.kubernetes.api.model.GenericKubernetesResourceList;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.dsl.MixedOperation;
+import io.fabric8.kubernetes.client.dsl.Resource;
+import io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext;
+import io.fabric8.kubernetes.client.utils.Serialization;
+
+/** KubeVirt's API (kubevirt.io/v1): VirtualMachine, VirtualMachineInstance and the KubeVirt CR. */
+public final class KubeVirt {
+    private KubeVirt() {}
+
+    public static final ResourceDefinitionContext VMS = new ResourceDefinitionContext.Builder()
+            .withGroup("kubevirt.io").withVersion("v1").withKind("VirtualMachine").withPlural("virtualmachines")
+            .withNamespaced(true).build();
+    public static final ResourceDefinitionContext VMIS = new ResourceDefinitionContext.Builder()
+            .withGroup("kubevirt.io").withVersion("v1").withKind("VirtualMachineInstance")
+            .withPlural("virtualmachineinstances").withNamespaced(true).build();
+    public static final ResourceDefinitionContext KUBEVIRTS = new ResourceDefinitionContext.Builder()
+            .withGroup("kubevirt.io").withVersion("v1").withKind("KubeVirt").withPlural("kubevirts")
+            .withNamespaced(true).build();
+
+    public static MixedOperation<GenericKubernetesResource, GenericKubernetesResourceList, Resource<GenericKubernetesResource>> vms(KubernetesClient c) {
+        return c.genericKubernetesResources(VMS);
+    }
+
+    public static MixedOperation<GenericKubernetesResource, GenericKubernetesResourceList, Resource<GenericKubernetesResource>> vmis(KubernetesClient c) {
+        return c.genericKubernetesResources(VMIS);
+    }
+
+    public static MixedOperation<GenericKubernetesResource, GenericKubernetesResourceList, Resource<GenericKubernetesResource>> kubevirts(KubernetesClient c) {
+        return c.genericKubernetesResources(KUBEVIRTS);
+    }
+
+    /** One entry of spec.template.spec.domain.devices.hostDevices (or .gpus). */
+    public record HostDevice(String name, String deviceName) {}
+
+    /** spec.template.spec.domain.devices.hostDevices of a VM; empty when absent. */
+    public static List<HostDevice> hostDevices(GenericKubernetesResource vm) {
+        return devices(vm, "hostDevices");
+    }
+
+    /** spec.template.spec.domain.devices.gpus of a VM; empty when absent. */
+    public static List<HostDevice> gpus(GenericKubernetesResource vm) {
+        return devices(vm, "gpus");
+    }
+
+    private static List<HostDevice> devices(GenericKubernetesResource vm, String field) {
+        Object list = vm.get("spec", "template", "spec", "domain", "devices", field);
+        List<HostDevice> out = new ArrayList<>();
+        if (list instanceof List<?> l) {
+            for (Object o : l) {
+                if (o instanceof Map<?, ?> m) {
+                    out.add(new HostDevice(asString(m.get("name")), asString(m.get("deviceName"))));
+                }
+            }
+        }
+        return out;
+    }
+
+    /** The node a VM is pinned to by nodeSelector kubernetes.io/hostname, or null. */
+    public static String pinnedNode(GenericKubernetesResource vm) {
+        Object n = vm.get("spec", "template", "spec", "nodeSelector", "kubernetes.io/hostname");
+        return n == null ? null : n.toString();
+    }
+
+    /** pcidevices' harvesterhci.io/deviceAllocationDetails: resource name → allocated PCIDevice names. */
+    public static Map<String, List<String>> allocatedDevices(GenericKubernetesResource vm) {
+        Map<String, String> ann = vm.getMetadata().getAnnotations();
+        String json = ann == null ? null : ann.get(Harvester.ALLOCATION_ANNOTATION);
+        if (json == null || json.isBlank()) return Map.of();
+        try {
+            Map<String, Map<String, List<String>>> parsed = Serialization.jsonMapper()
+                    .readValue(json, new TypeReference<Map<String, Map<String, List<String>>>>() {});
+            Map<String, List<String>> hd = parsed.get("hostdevices");
+            return hd == null ? Map.of() : hd;
+        } catch (Exception e) {
+            return Map.of();
+        }
+    }
+
+    public static String runStrategy(GenericKubernetesResource vm) {
+        Object rs = vm.get("spec", "runStrategy");
+        if (rs != null) return rs.toString();
+        Object running = vm.get("spec", "running");
+        return Boolean.TRUE.equals(running) ? "Always" : "Halted";
+    }
+
+    public static String ref(GenericKubernetesResource r) {
+        return r.getMetadata().getNamespace() + "/" + r.getMetadata().getName();
+    }
+
+    private static String asString(Object o) {
+        return o == null ? null : o.toString();
+    }
+}

@@ -1,0 +1,298 @@
+//DEPS io.fabric8:kubernetes-server-mock
+//FILES sim/altra-cluster.yaml=altra-cluster.yaml
+//SOURCES ../Harvester.java ../KubeVirt.java Fault.java SimDispatcher.java
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.EnumSet;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.UUID;
+
+import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
+import io.fabric8.kubernetes.api.model.OwnerReferenceBuilder;
+import io.fabric8.kubernetes.client.ConfigBuilder;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import io.fabric8.kubernetes.client.dsl.base.CustomResourceDefinitionContext;
+import io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext;
+import io.fabric8.kubernetes.client.jdkhttp.JdkHttpClientFactory;
+import io.fabric8.kubernetes.client.server.mock.KubernetesMockServer;
+import io.fabric8.kubernetes.client.utils.Serialization;
+import io.fabric8.mockwebserver.Context;
+import io.fabric8.mockwebserver.MockWebServer;
+
+/**
+ * A simulated Harvester cluster on 127.0.0.1: fabric8's Kubernetes mock server in CRUD mode,
+ * seeded with {@code altra-cluster.yaml}, plus simulated controllers (pcidevices, KubeVirt)
+ * that act on what clients change, and faults that can be switched on at any time. Used by the
+ * tests and, unchanged, by the sandbox.
+ */
+public final class SimCluster implements AutoCloseable {
+    /** User-Agent of the simulator's own client: its requests are not counted and never faulted. */
+    public static final String SIM_USER_AGENT = "harvester-sim";
+    public static final String CONTEXT = "harvester-sim";
+    /** Held so the JUL logger keeps its level: the mock server logs every request at INFO. */
+    private static final java.util.logging.Logger MOCK_LOG = java.util.logging.Logger.getLogger("io.fabric8.mockwebserver");
+
+    static {
+        MOCK_LOG.setLevel(java.util.logging.Level.WARNING);
+    }
+
+    public static final ResourceDefinitionContext USB_DEVICES = new ResourceDefinitionContext.Builder()
+            .withGroup(Harvester.GROUP).withVersion("v1beta1").withKind("USBDevice").withPlural("usbdevices")
+            .withNamespaced(false).build();
+    private static final ResourceDefinitionContext NODES = new ResourceDefinitionContext.Builder()
+            .withGroup("").withVersion("v1").withKind("Node").withPlural("nodes").withNamespaced(false).build();
+    private static final ResourceDefinitionContext PODS = new ResourceDefinitionContext.Builder()
+            .withGroup("").withVersion("v1").withKind("Pod").withPlural("pods").withNamespaced(true).build();
+
+    /** Kinds the fixture may hold, by kind name. */
+    public static final Map<String, ResourceDefinitionContext> KINDS = Map.of(
+            "PCIDevice", Harvester.PCI_DEVICES,
+            "PCIDeviceClaim", Harvester.PCI_DEVICE_CLAIMS,
+            "USBDevice", USB_DEVICES,
+            "VirtualMachine", KubeVirt.VMS,
+            "VirtualMachineInstance", KubeVirt.VMIS,
+            "KubeVirt", KubeVirt.KUBEVIRTS,
+            "Node", NODES,
+            "Pod", PODS);
+
+    /** How the simulated controllers behave. */
+    public static final class Options {
+        /** Faults switched on from the start. */
+        public final Set<Fault> faults = EnumSet.noneOf(Fault.class);
+        /** How long the pcidevices controller takes for each reconcile step. */
+        public Duration controllerDelay = Duration.ofMillis(100);
+        /** How long a VMI spends in each phase (Scheduling, Scheduled) before Running. */
+        public Duration vmiPhaseDelay = Duration.ofMillis(100);
+        /** Seed the cluster with altra-cluster.yaml. */
+        public boolean seed = true;
+
+        public Options fault(Fault f) {
+            faults.add(f);
+            return this;
+        }
+    }
+
+    private final Options options;
+    private final Set<Fault> faults = Collections.synchronizedSet(EnumSet.noneOf(Fault.class));
+    private final SimDispatcher dispatcher;
+    private final KubernetesMockServer server;
+    private final KubernetesClient admin;
+    private final Path dir;
+    private final Path kubeconfig;
+    private final List<AutoCloseable> controllers = new ArrayList<>();
+
+    private SimCluster(Options options) throws IOException {
+        this.options = options;
+        this.faults.addAll(options.faults);
+        List<CustomResourceDefinitionContext> crds = new ArrayList<>();
+        for (ResourceDefinitionContext c : List.of(Harvester.PCI_DEVICES, Harvester.PCI_DEVICE_CLAIMS, USB_DEVICES,
+                KubeVirt.VMS, KubeVirt.VMIS, KubeVirt.KUBEVIRTS)) {
+            crds.add(new CustomResourceDefinitionContext.Builder()
+                    .withGroup(c.getGroup()).withVersion(c.getVersion()).withKind(c.getKind()).withPlural(c.getPlural())
+                    .withName(c.getPlural() + "." + c.getGroup()).withScope(c.isNamespaceScoped() ? "Namespaced" : "Cluster")
+                    // VMIs have no status subresource in KubeVirt's CRD; the others do.
+                    .withStatusSubresource(c != KubeVirt.VMIS)
+                    .build());
+        }
+        this.dispatcher = new SimDispatcher(crds, faults);
+        this.server = new KubernetesMockServer(new Context(Serialization.jsonMapper()), new MockWebServer(),
+                new HashMap<>(), dispatcher, false);
+        server.init(InetAddress.getByName("127.0.0.1"), 0);
+        this.admin = new KubernetesClientBuilder()
+                .withConfig(new ConfigBuilder().withMasterUrl(url()).withNamespace("default")
+                        .withUserAgent(SIM_USER_AGENT + "/1").withRequestRetryBackoffLimit(3).withHttp2Disable(true).build())
+                .withHttpClientFactory(new JdkHttpClientFactory())
+                .build();
+        this.dir = Files.createTempDirectory("harvester-sim-");
+        this.kubeconfig = dir.resolve("kubeconfig.yaml");
+        writeKubeconfig(kubeconfig, url(), "sim-token-" + UUID.randomUUID());
+    }
+
+    public static SimCluster start() {
+        return start(new Options());
+    }
+
+    public static SimCluster start(Options options) {
+        try {
+            SimCluster c = new SimCluster(options);
+            if (options.seed) c.seed(fixture());
+            c.startControllers();
+            return c;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** Simulated controllers; each later issue adds its own here. */
+    private void startControllers() {
+    }
+
+    public Options options() {
+        return options;
+    }
+
+    /** Switched-on faults (live: controllers read it on every step). */
+    public Set<Fault> faults() {
+        return faults;
+    }
+
+    public boolean fault(Fault f) {
+        return faults.contains(f);
+    }
+
+    public String url() {
+        return "http://127.0.0.1:" + server.getPort();
+    }
+
+    public int port() {
+        return server.getPort();
+    }
+
+    /** A kubeconfig (context {@value #CONTEXT}) pointing at this cluster. */
+    public Path kubeconfig() {
+        return kubeconfig;
+    }
+
+    /** A private temporary directory for this cluster's files. */
+    public Path dir() {
+        return dir;
+    }
+
+    /** The simulator's own client: requests through it are neither counted nor faulted. */
+    public KubernetesClient admin() {
+        return admin;
+    }
+
+    public SimDispatcher dispatcher() {
+        return dispatcher;
+    }
+
+    /** "METHOD path" of every request made by clients under test. */
+    public List<String> clientRequests() {
+        return dispatcher.clientRequests();
+    }
+
+    public void clearClientRequests() {
+        dispatcher.clearClientRequests();
+    }
+
+    public void addInterceptor(SimDispatcher.Interceptor i) {
+        dispatcher.addInterceptor(i);
+    }
+
+    /** The seed objects (altra-cluster.yaml), in order. */
+    public static List<GenericKubernetesResource> fixture() {
+        try (InputStream in = SimCluster.class.getResourceAsStream("/sim/altra-cluster.yaml")) {
+            if (in == null) throw new IllegalStateException("sim/altra-cluster.yaml is not bundled");
+            return parseDocuments(new String(in.readAllBytes(), StandardCharsets.UTF_8));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** Splits a multi-document YAML text into resources (comments and empty documents skipped). */
+    public static List<GenericKubernetesResource> parseDocuments(String yaml) {
+        List<GenericKubernetesResource> out = new ArrayList<>();
+        for (String doc : yaml.split("(?m)^---\\s*$")) {
+            if (doc.lines().allMatch(l -> l.isBlank() || l.trim().startsWith("#"))) continue;
+            out.add(Serialization.unmarshal(doc, GenericKubernetesResource.class));
+        }
+        return out;
+    }
+
+    /** Creates each object, then sets its status the way a controller would. */
+    public void seed(List<GenericKubernetesResource> objects) {
+        for (GenericKubernetesResource r : objects) create(r);
+    }
+
+    /** Creates an object of a fixture kind, status included; a VMI gets its VM as owner. */
+    public GenericKubernetesResource create(GenericKubernetesResource r) {
+        ResourceDefinitionContext ctx = KINDS.get(r.getKind());
+        if (ctx == null) throw new IllegalArgumentException("the simulator has no kind " + r.getKind());
+        Object status = r.getAdditionalProperties().get("status");
+        var op = admin.genericKubernetesResources(ctx);
+        if (r.getKind().equals("VirtualMachineInstance")) {
+            GenericKubernetesResource vm = KubeVirt.vms(admin).inNamespace(r.getMetadata().getNamespace())
+                    .withName(r.getMetadata().getName()).get();
+            if (vm != null) {
+                r.getMetadata().setOwnerReferences(List.of(new OwnerReferenceBuilder()
+                        .withApiVersion("kubevirt.io/v1").withKind("VirtualMachine").withName(vm.getMetadata().getName())
+                        .withUid(vm.getMetadata().getUid()).withController(true).withBlockOwnerDeletion(true).build()));
+            }
+        }
+        GenericKubernetesResource created = ctx.isNamespaceScoped()
+                ? op.inNamespace(r.getMetadata().getNamespace()).resource(r).create()
+                : op.resource(r).create();
+        if (status != null && created.getAdditionalProperties().get("status") == null) {
+            created.setAdditionalProperty("status", status);
+            created = ctx.isNamespaceScoped()
+                    ? op.inNamespace(r.getMetadata().getNamespace()).resource(created).updateStatus()
+                    : op.resource(created).updateStatus();
+        }
+        return created;
+    }
+
+    /** Writes a kubeconfig with one context, {@value #CONTEXT}, and a bearer token. */
+    public static void writeKubeconfig(Path file, String server, String token) {
+        String yaml = """
+                apiVersion: v1
+                kind: Config
+                clusters:
+                - name: harvester-sim
+                  cluster:
+                    server: %s
+                contexts:
+                - name: %s
+                  context:
+                    cluster: harvester-sim
+                    user: harvester-sim-admin
+                current-context: %s
+                users:
+                - name: harvester-sim-admin
+                  user:
+                    token: %s
+                """.formatted(server, CONTEXT, CONTEXT, token);
+        try {
+            Files.writeString(file, yaml);
+            try {
+                Files.setPosixFilePermissions(file, PosixFilePermissions.fromString("rw-------"));
+            } catch (UnsupportedOperationException ignored) {
+                // not a POSIX file system; the file is in a private temp dir anyway
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    @Override
+    public void close() {
+        for (AutoCloseable c : controllers) {
+            try {
+                c.close();
+            } catch (Exception ignored) {
+                // closing anyway
+            }
+        }
+        admin.close();
+        server.destroy();
+        try (var files = Files.walk(dir)) {
+            files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        } catch (IOException ignored) {
+            // temp dir; best effort
+        }
+    }
+}

@@ -1,0 +1,72 @@
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CopyOnWriteArrayList;
+
+import io.fabric8.kubernetes.client.dsl.base.CustomResourceDefinitionContext;
+import io.fabric8.kubernetes.client.server.mock.KubernetesCrudDispatcher;
+import io.fabric8.mockwebserver.http.MockResponse;
+import io.fabric8.mockwebserver.http.RecordedRequest;
+
+/**
+ * fabric8's CRUD dispatcher plus what the API server of a Harvester cluster adds: admission
+ * webhooks, KubeVirt subresources, pod logs, RBAC faults. Requests from the simulator's own
+ * controllers (User-Agent {@link SimCluster#SIM_USER_AGENT}) are not counted and never faulted.
+ */
+public class SimDispatcher extends KubernetesCrudDispatcher {
+
+    /** Answers a request the CRUD store cannot (webhook denial, subresource, log), or returns null. */
+    public interface Interceptor {
+        MockResponse intercept(RecordedRequest request, String path);
+    }
+
+    private final Set<Fault> faults;
+    private final List<Interceptor> interceptors = new CopyOnWriteArrayList<>();
+    private final List<String> clientRequests = new CopyOnWriteArrayList<>();
+
+    public SimDispatcher(List<CustomResourceDefinitionContext> crds, Set<Fault> faults) {
+        super(crds);
+        this.faults = faults;
+    }
+
+    public void addInterceptor(Interceptor i) {
+        interceptors.add(i);
+    }
+
+    /** "METHOD path" of every request made by clients other than the simulator, in order. */
+    public List<String> clientRequests() {
+        return List.copyOf(clientRequests);
+    }
+
+    public void clearClientRequests() {
+        clientRequests.clear();
+    }
+
+    public static boolean fromSimulator(RecordedRequest request) {
+        String ua = request.getHeader("User-Agent");
+        return ua != null && ua.startsWith(SimCluster.SIM_USER_AGENT);
+    }
+
+    @Override
+    public MockResponse dispatch(RecordedRequest request) {
+        String path = request.getPath();
+        if (!fromSimulator(request)) {
+            clientRequests.add(request.getMethod() + " " + path);
+            if (faults.contains(Fault.FORBIDDEN)) {
+                return status(403, "Forbidden", "User \"system:serviceaccount:default:limited\" cannot "
+                        + request.getMethod().toLowerCase() + " resource at " + path.replaceFirst("\\?.*", ""));
+            }
+        }
+        for (Interceptor i : interceptors) {
+            MockResponse r = i.intercept(request, path);
+            if (r != null) return r;
+        }
+        return super.dispatch(request);
+    }
+
+    /** A metav1.Status response, as the API server sends for errors. */
+    public static MockResponse status(int code, String reason, String message) {
+        String body = io.fabric8.kubernetes.client.utils.Serialization.asJson(new io.fabric8.kubernetes.api.model.StatusBuilder()
+                .withStatus("Failure").withCode(code).withReason(reason).withMessage(message).build());
+        return new MockResponse().setResponseCode(code).setHeader("Content-Type", "application/json").setBody(body);
+    }
+}
