@@ -192,6 +192,16 @@ class InventoryTest {
         assertEquals(2, badFormat.exit(), badFormat.all());
     }
 
+    @Test
+    void simulatedAgentLogIsServedLikeKubectlLogs() {
+        sim.agentLog("altra", "Adding altra-000c01000 to KubeVirt list of permitted devices");
+        sim.agentLog("bravo", "other node");
+        String log = sim.admin().pods().inNamespace("harvester-system").withName("harvester-pcidevices-controller-x7k2p")
+                .inContainer("agent").tailingLines(200).getLog();
+        assertTrue(log.endsWith("Adding altra-000c01000 to KubeVirt list of permitted devices\n"), log);
+        assertFalse(log.contains("other node"), log);
+    }
+
     private void claim(String name, boolean passthrough) {
         var dev = Harvester.pciDevices(sim.admin()).withName(name).get();
         sim.create(Serialization.unmarshal("""

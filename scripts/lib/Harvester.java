@@ -60,6 +60,29 @@ public final class Harvester {
         return address != null && ADDRESS.matcher(address).matches();
     }
 
+    /** The PCIDevice of that name, or a NOT_FOUND error that says how to list them. */
+    public static PciDevice device(KubernetesClient c, String name) {
+        GenericKubernetesResource r = pciDevices(c).withName(name).get();
+        if (r == null) {
+            throw new Cli.UserError(Cli.Exit.NOT_FOUND, "PCIDevice \"" + name + "\" not found — list devices with: inventory");
+        }
+        return PciDevice.of(r);
+    }
+
+    /** The PCIDevice at a node's PCI address (e.g. altra, 000c:01:00.0); the address is validated first. */
+    public static PciDevice device(KubernetesClient c, String node, String address) {
+        if (!isValidAddress(address)) {
+            throw new Cli.UserError(Cli.Exit.USAGE, "malformed PCI address \"" + address
+                    + "\" — use the full form domain:bus:device.function in lower-case hex, e.g. 000c:01:00.0");
+        }
+        GenericKubernetesResource r = pciDevices(c).withName(pciDeviceName(node, address)).get();
+        if (r == null) {
+            throw new Cli.UserError(Cli.Exit.NOT_FOUND, "no PCIDevice at " + address + " on node \"" + node
+                    + "\" — list the node's devices with: inventory --node " + node);
+        }
+        return PciDevice.of(r);
+    }
+
     /** A PCIDevice as the controller reports it (everything lives in status; spec is empty). */
     public record PciDevice(String name, String uid, String node, String address, String vendorId, String deviceId,
                             String classId, String iommuGroup, String resourceName, String description, String driver) {

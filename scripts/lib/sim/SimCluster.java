@@ -94,6 +94,8 @@ public final class SimCluster implements AutoCloseable {
     private final Path dir;
     private final Path kubeconfig;
     private final List<AutoCloseable> controllers = new ArrayList<>();
+    /** Lines of the pcidevices `agent` container log, per node, as the controller would log them. */
+    private final Map<String, List<String>> agentLogs = new java.util.concurrent.ConcurrentHashMap<>();
 
     private SimCluster(Options options) throws IOException {
         this.options = options;
@@ -139,6 +141,43 @@ public final class SimCluster implements AutoCloseable {
 
     /** Simulated controllers; each later issue adds its own here. */
     private void startControllers() {
+        addInterceptor(this::podLog);
+    }
+
+    /** Appends a line to the `agent` log of the pcidevices controller pod on a node (klog-style prefix added). */
+    public void agentLog(String node, String line) {
+        String ts = java.time.format.DateTimeFormatter.ofPattern("MMdd HH:mm:ss.SSSSSS").withZone(java.time.ZoneOffset.UTC)
+                .format(java.time.Instant.now());
+        agentLogs.computeIfAbsent(node, k -> new java.util.concurrent.CopyOnWriteArrayList<>()).add("I" + ts + "       1 " + line);
+    }
+
+    public List<String> agentLog(String node) {
+        return List.copyOf(agentLogs.getOrDefault(node, List.of()));
+    }
+
+    /** GET /api/v1/namespaces/NS/pods/POD/log[?container=agent&tailLines=N]: the agent log of the pod's node. */
+    private io.fabric8.mockwebserver.http.MockResponse podLog(io.fabric8.mockwebserver.http.RecordedRequest req, String path) {
+        var m = java.util.regex.Pattern.compile("^/api/v1/namespaces/([^/]+)/pods/([^/?]+)/log(\\?.*)?$").matcher(path);
+        if (!"GET".equals(req.getMethod()) || !m.matches()) return null;
+        var pod = dispatcher.read("/api/v1/namespaces/" + m.group(1) + "/pods/" + m.group(2));
+        if (pod == null) {
+            return SimDispatcher.status(404, "NotFound", "pods \"" + m.group(2) + "\" not found");
+        }
+        String query = m.group(3) == null ? "" : m.group(3);
+        var c = java.util.regex.Pattern.compile("container=([^&]+)").matcher(query);
+        if (c.find() && !"agent".equals(c.group(1))) {
+            return SimDispatcher.status(400, "BadRequest", "container " + c.group(1) + " is not valid for pod " + m.group(2));
+        }
+        List<String> lines = agentLog(String.valueOf(pod.get("spec", "nodeName")));
+        var t = java.util.regex.Pattern.compile("tailLines=(\\d+)").matcher(query);
+        if (t.find()) {
+            int n = Integer.parseInt(t.group(1));
+            lines = lines.subList(Math.max(0, lines.size() - n), lines.size());
+        }
+        StringBuilder body = new StringBuilder();
+        lines.forEach(l -> body.append(l).append('\n'));
+        return new io.fabric8.mockwebserver.http.MockResponse().setResponseCode(200)
+                .setHeader("Content-Type", "text/plain").setBody(body.toString());
     }
 
     public Options options() {

@@ -63,6 +63,17 @@ public class SimDispatcher extends KubernetesCrudDispatcher {
         return super.dispatch(request);
     }
 
+    /**
+     * Reads an object straight from the store (null if absent). Interceptors must use this, never a
+     * client: they run on the server's dispatch thread, and a request to the same server deadlocks.
+     */
+    public io.fabric8.kubernetes.api.model.GenericKubernetesResource read(String path) {
+        MockResponse r = handleGet(path);
+        if (r == null || r.code() != 200) return null;
+        return io.fabric8.kubernetes.client.utils.Serialization.unmarshal(r.getBody().readUtf8(),
+                io.fabric8.kubernetes.api.model.GenericKubernetesResource.class);
+    }
+
     /** A metav1.Status response, as the API server sends for errors. */
     public static MockResponse status(int code, String reason, String message) {
         String body = io.fabric8.kubernetes.client.utils.Serialization.asJson(new io.fabric8.kubernetes.api.model.StatusBuilder()
