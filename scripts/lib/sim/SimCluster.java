@@ -168,7 +168,8 @@ public final class SimCluster implements AutoCloseable {
         if (c.find() && !"agent".equals(c.group(1))) {
             return SimDispatcher.status(400, "BadRequest", "container " + c.group(1) + " is not valid for pod " + m.group(2));
         }
-        List<String> lines = agentLog(String.valueOf(pod.get("spec", "nodeName")));
+        Object node = pod.get("spec", "nodeName");
+        List<String> lines = agentLog(String.valueOf(node));
         var t = java.util.regex.Pattern.compile("tailLines=(\\d+)").matcher(query);
         if (t.find()) {
             int n = Integer.parseInt(t.group(1));

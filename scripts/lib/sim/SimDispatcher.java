@@ -56,11 +56,17 @@ public class SimDispatcher extends KubernetesCrudDispatcher {
                         + request.getMethod().toLowerCase() + " resource at " + path.replaceFirst("\\?.*", ""));
             }
         }
-        for (Interceptor i : interceptors) {
-            MockResponse r = i.intercept(request, path);
-            if (r != null) return r;
+        try {
+            for (Interceptor i : interceptors) {
+                MockResponse r = i.intercept(request, path);
+                if (r != null) return r;
+            }
+            return super.dispatch(request);
+        } catch (RuntimeException e) {
+            // A simulator bug must fail the request, not hang the client until its timeout.
+            e.printStackTrace();
+            return status(500, "InternalError", "simulator error: " + e);
         }
-        return super.dispatch(request);
     }
 
     /**
