@@ -79,6 +79,8 @@ public final class SimCluster implements AutoCloseable {
         public Duration vmiPhaseDelay = Duration.ofMillis(100);
         /** Seed the cluster with altra-cluster.yaml. */
         public boolean seed = true;
+        /** API server port on 127.0.0.1; 0 picks a free one. */
+        public int port = 0;
 
         public Options fault(Fault f) {
             faults.add(f);
@@ -113,7 +115,7 @@ public final class SimCluster implements AutoCloseable {
         this.dispatcher = new SimDispatcher(crds, faults);
         this.server = new KubernetesMockServer(new Context(Serialization.jsonMapper()), new MockWebServer(),
                 new HashMap<>(), dispatcher, false);
-        server.init(InetAddress.getByName("127.0.0.1"), 0);
+        server.init(InetAddress.getByName("127.0.0.1"), options.port);
         this.admin = new KubernetesClientBuilder()
                 .withConfig(new ConfigBuilder().withMasterUrl(url()).withNamespace("default")
                         .withUserAgent(SIM_USER_AGENT + "/1").withRequestRetryBackoffLimit(3).withHttp2Disable(true).build())
