@@ -1,0 +1,60 @@
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The sandbox as a user starts it: a separate process, its printed instructions, then our scripts. */
+class SandboxTest {
+    @TempDir Path dir;
+
+    @Test
+    void sandboxServesTheSimulatedClusterUntilStopped() throws Exception {
+        ProcessBuilder pb = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp", System.getProperty("java.class.path"), "sandbox", "--dir", dir.toString(), "--fault", "webhook-race");
+        pb.redirectErrorStream(true);
+        Process p = pb.start();
+        List<String> lines = new ArrayList<>();
+        try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+            for (String l; (l = r.readLine()) != null; ) {
+                lines.add(l);
+                if (l.startsWith("Running until Ctrl-C")) break;
+            }
+            String all = String.join("\n", lines);
+            assertTrue(all.contains("export KUBECONFIG=" + dir.resolve("kubeconfig.yaml")), all);
+            assertTrue(all.contains("faults on:   [WEBHOOK_RACE]"), all);
+            assertTrue(all.matches("(?s).*API server:  http://127\\.0\\.0\\.1:\\d+.*"), all);
+            assertTrue(Files.isRegularFile(dir.resolve("kubeconfig.yaml")));
+
+            Run.Result inv = Run.script(new inventory(), "--kubeconfig", dir.resolve("kubeconfig.yaml").toString(), "--node", "altra");
+            assertEquals(0, inv.exit(), inv.all());
+            assertTrue(inv.out().contains("altra-000c01000"), inv.out());
+        } finally {
+            p.destroy(); // SIGTERM, as Ctrl-C would
+            assertTrue(p.waitFor(20, TimeUnit.SECONDS), "sandbox stops on SIGTERM");
+        }
+    }
+
+    @Test
+    void unknownFaultIsAUsageError() {
+        Run.Result r = Run.script(new sandbox(), "--fault", "gremlins");
+        assertEquals(2, r.exit(), r.all());
+        assertTrue(r.err().contains("unknown fault 'gremlins' — one of: forbidden, controller-down"), r.err());
+    }
+
+    @Test
+    void listsFaults() {
+        Run.Result r = Run.script(new sandbox(), "--list-faults");
+        assertEquals(0, r.exit(), r.all());
+        assertTrue(r.out().contains("webhook-race"), r.out());
+    }
+}
