@@ -123,7 +123,7 @@ public final class ControllerHealth {
         for (var e : last.entrySet()) {
             Diagnosis.Known k = e.getValue().getKey();
             Matcher m = e.getValue().getValue();
-            String ev = pod + " log: \"" + lines.get(e.getKey()) + "\" — " + k.meaning();
+            String ev = CONTAINER + " log: \"" + lines.get(e.getKey()) + "\" — " + k.meaning();
             Diagnosis.Finding f = switch (k.check()) {
                 case "claim-owner" -> Diagnosis.Finding.fail("controller-log", pod, ev, "claim --force " + m.group(1));
                 case "iommu-missing" -> Diagnosis.Finding.fail("controller-log", pod, ev,
@@ -132,8 +132,7 @@ public final class ControllerHealth {
                         "kubectl get pcidevices -l nodename=" + node + " -o custom-columns=NAME:.metadata.name,DRIVER:.status.kernelDriverInUse");
                 case "vfio-bind" -> Diagnosis.Finding.fail("controller-log", pod, ev + "; maintainers advise a reboot (harvester#3833)",
                         "reboot node " + node + " (enable maintenance mode first), then: claim <device>");
-                case "iommu-group-mismatch", "kubevirt-cr-update", "claim-sync-error" ->
-                        Diagnosis.Finding.fail("controller-log", pod, ev, null).with(Diagnosis.restartController(pod));
+                // group mismatch (a restart rescans the groups), KubeVirt CR update conflicts, any other sync error
                 default -> Diagnosis.Finding.fail("controller-log", pod, ev, null).with(Diagnosis.restartController(pod));
             };
             out.add(f);

@@ -108,7 +108,7 @@ public final class Diagnosis {
             new Known("kubevirt-cr-update", Pattern.compile("error updating kubevirt CR:? ?(.*)"),
                     "the controller could not add the device to the KubeVirt CR's permittedHostDevices"),
             new Known("claim-sync-error", Pattern.compile("error syncing '([^']+)': (.*)"),
-                    "the claim controller keeps failing on this claim"));
+                    "a controller handler keeps failing on this object and requeues it"));
 
     /** Messages in VMI/VM conditions and events (kubevirt, QEMU, pcidevices webhook, kube-scheduler). */
     public static final List<Known> VM_MESSAGES = List.of(
@@ -172,17 +172,17 @@ public final class Diagnosis {
             Finding f = Finding.fail(c.id(), c.subject(), c.evidence(), c.fix());
             switch (c.id()) {
                 case Passthrough.CLAIMED -> f = f.with(claim(d.name()));
-                case Passthrough.PASSTHROUGH_ENABLED, Passthrough.VFIO_DRIVER, Passthrough.PERMITTED, Passthrough.ALLOCATABLE -> {
-                    String why = switch (c.id()) {
-                        case Passthrough.PERMITTED -> " (the controller re-adds permittedHostDevices when it reconciles the claim)";
-                        case Passthrough.ALLOCATABLE -> capacity(s.node(), d);
-                        default -> " (the controller did not finish the claim; see controller-log)";
-                    };
-                    f = controllerPod != null
-                            ? new Finding(c.id(), Status.FAIL, c.subject(), c.evidence() + why, null, null).with(restartController(controllerPod))
-                            : Finding.fail(c.id(), c.subject(), c.evidence() + why,
-                                    "kubectl -n " + Harvester.CONTROLLER_NAMESPACE + " get pods -l " + Harvester.CONTROLLER_POD_SELECTOR + " -o wide");
+                case Passthrough.PERMITTED, Passthrough.ALLOCATABLE -> {
+                    // Both follow from the claim: without one there is nothing for the controller to do.
+                    if (!s.claims().containsKey(d.name())) {
+                        f = new Finding(c.id(), Status.FAIL, c.subject(), c.evidence() + " (" + d.name() + " is not claimed)", null, null).with(claim(d.name()));
+                        break;
+                    }
+                    f = restartOrLook(c, controllerPod, c.id().equals(Passthrough.PERMITTED)
+                            ? " (the controller re-adds permittedHostDevices when it reconciles the claim)" : capacity(s.node(), d));
                 }
+                case Passthrough.PASSTHROUGH_ENABLED, Passthrough.VFIO_DRIVER ->
+                        f = restartOrLook(c, controllerPod, " (the controller did not finish the claim; see controller-log)");
                 default -> { }
             }
             out.add(f);
@@ -206,6 +206,14 @@ public final class Diagnosis {
             }
         }
         return out;
+    }
+
+    /** Restarting the controller pod re-reconciles every claim of its node; without a pod, look for one. */
+    private static Finding restartOrLook(Passthrough.Check c, String controllerPod, String why) {
+        return controllerPod != null
+                ? new Finding(c.id(), Status.FAIL, c.subject(), c.evidence() + why, null, null).with(restartController(controllerPod))
+                : Finding.fail(c.id(), c.subject(), c.evidence() + why,
+                        "kubectl -n " + Harvester.CONTROLLER_NAMESPACE + " get pods -l " + Harvester.CONTROLLER_POD_SELECTOR + " -o wide");
     }
 
     /** Capacity tells why allocatable is missing: absent = no plugin registered, present = the device is unhealthy in it. */
