@@ -45,8 +45,13 @@ public final class Diagnosis {
 
         /** The JSON/YAML shape: {check, status, subject, evidence, fix}. */
         public Map<String, Object> asMap() {
-            return Map.of("check", check, "status", status.name(), "subject", subject, "evidence", evidence,
-                    "fix", fix == null ? "" : fix);
+            Map<String, Object> m = new java.util.LinkedHashMap<>();
+            m.put("check", check);
+            m.put("status", status.name());
+            m.put("subject", subject);
+            m.put("evidence", evidence);
+            m.put("fix", fix == null ? "" : fix);
+            return m;
         }
     }
 

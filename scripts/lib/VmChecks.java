@@ -260,10 +260,16 @@ public final class VmChecks {
     /** Other VMs holding the device, and VMs whose allocation annotation lists it although their spec no longer has it. */
     public static List<Diagnosis.Finding> sharing(KubernetesClient c, GenericKubernetesResource vm, Harvester.PciDevice d,
                                                   List<GenericKubernetesResource> allVms, List<Harvester.PciDevice> allDevices) {
+        List<Diagnosis.Finding> out = new ArrayList<>();
         List<String> running = new ArrayList<>();
         List<String> stopped = new ArrayList<>();
         for (GenericKubernetesResource other : allVms) {
             if (vm != null && KubeVirt.ref(other).equals(KubeVirt.ref(vm))) continue;
+            if (KubeVirt.allocatedDevices(other).values().stream().anyMatch(l -> l.contains(d.name()))) {
+                GenericKubernetesResource otherVmi = KubeVirt.vmis(c).inNamespace(other.getMetadata().getNamespace())
+                        .withName(other.getMetadata().getName()).get();
+                out.addAll(staleAllocation(other, otherVmi));
+            }
             if (!requests(other, d, allDevices)) continue;
             boolean hasVmi = KubeVirt.vmis(c).inNamespace(other.getMetadata().getNamespace()).withName(other.getMetadata().getName()).get() != null;
             (hasVmi ? running : stopped).add(KubeVirt.ref(other));
@@ -271,17 +277,18 @@ public final class VmChecks {
         String self = vm == null ? "" : " besides " + KubeVirt.ref(vm);
         if (!running.isEmpty()) {
             String o = running.get(0);
-            return List.of(Diagnosis.Finding.fail("shared-device", d.name(), "also requested by running VM(s) " + running + self
+            out.add(Diagnosis.Finding.fail("shared-device", d.name(), "also requested by running VM(s) " + running + self
                             + ": only one VM can hold it (\"failed to open /dev/vfio/" + d.iommuGroup() + ": Device or resource busy\")",
                     "detach " + o.substring(o.indexOf('/') + 1) + " --device " + d.name() + " -n " + o.substring(0, o.indexOf('/'))));
-        }
-        if (!stopped.isEmpty()) {
-            return List.of(Diagnosis.Finding.warn("shared-device", d.name(), "also requested by stopped VM(s) " + stopped + self
+        } else if (!stopped.isEmpty()) {
+            out.add(Diagnosis.Finding.warn("shared-device", d.name(), "also requested by stopped VM(s) " + stopped + self
                             + ": they cannot run at the same time",
                     "detach " + stopped.get(0).substring(stopped.get(0).indexOf('/') + 1) + " --device " + d.name()
                             + " -n " + stopped.get(0).substring(0, stopped.get(0).indexOf('/'))));
+        } else {
+            out.add(Diagnosis.Finding.pass("shared-device", d.name(), "no other VM requests it"));
         }
-        return List.of(Diagnosis.Finding.pass("shared-device", d.name(), "no other VM requests it"));
+        return out;
     }
 
     /** Whether a VM asks for this device: by name, by allocation, or by its pooled resource name on the device's node. */
