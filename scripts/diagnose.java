@@ -81,19 +81,23 @@ public class diagnose implements Cli.Command {
         Target target = resolve(client);
 
         List<Diagnosis.Finding> findings = checks(client, target);
-        report(stdout, findings);
-        if (!fix) return Diagnosis.exitFor(Diagnosis.worst(findings));
-
-        List<Diagnosis.Remedy> remedies = remedies(findings);
-        if (remedies.isEmpty()) {
-            stderr.println("--fix: nothing here is safe to fix automatically; run the FIX commands above yourself");
+        if (!fix) {
+            report(stdout, findings);
             return Diagnosis.exitFor(Diagnosis.worst(findings));
         }
-        stderr.println("--fix will run:");
-        remedies.forEach(r -> stderr.println("  " + r.command()));
-        if (!yes && !confirm(stderr)) {
-            stderr.println("--fix: nothing changed");
+        // With --fix, -o json/yaml prints only the final report, so stdout stays one document.
+        if (!out.structured()) report(stdout, findings);
+
+        List<Diagnosis.Remedy> remedies = remedies(findings);
+        if (remedies.isEmpty() || (!yes && !confirm(stderr, remedies))) {
+            stderr.println(remedies.isEmpty() ? "--fix: nothing here is safe to fix automatically; run the FIX commands yourself"
+                    : "--fix: nothing changed");
+            if (out.structured()) report(stdout, findings);
             return Diagnosis.exitFor(Diagnosis.worst(findings));
+        }
+        if (yes) {
+            stderr.println("--fix will run:");
+            remedies.forEach(r -> stderr.println("  " + r.command()));
         }
         for (Diagnosis.Remedy r : remedies) apply(client, r, wait, stderr);
         stderr.println("checking again:");
@@ -267,7 +271,9 @@ public class diagnose implements Cli.Command {
         return List.copyOf(byCommand.values());
     }
 
-    private boolean confirm(PrintWriter stderr) throws Exception {
+    private boolean confirm(PrintWriter stderr, List<Diagnosis.Remedy> remedies) throws Exception {
+        stderr.println("--fix would run:");
+        remedies.forEach(r -> stderr.println("  " + r.command()));
         stderr.print("Proceed? [y/N] ");
         stderr.flush();
         String answer = new BufferedReader(new InputStreamReader(System.in)).readLine();

@@ -291,6 +291,28 @@ class DiagnoseTest {
     }
 
     @Test
+    void fixWithJsonPrintsOneDocumentTheReportAfterTheFix() throws Exception {
+        sim.faults().add(Fault.CONTROLLER_DOWN);
+        waitFor("altra's controller pod to crash", () -> !ControllerHealth.ready(altraPod()));
+        Run.Result r = diagnose("--node", "altra", "--fix", "--yes", "-o", "json");
+        JsonNode arr = Serialization.jsonMapper().readTree(r.out());
+        assertTrue(arr.isArray(), r.all());
+        String fresh = altraPod().getMetadata().getName();
+        assertNotEquals(ALTRA_POD, fresh);
+        JsonNode pod = finding(r, "controller-pod", "PASS");
+        assertTrue(r.out().contains("\"subject\" : \"" + fresh + "\""), r.out());
+        assertNotNull(pod);
+    }
+
+    @Test
+    void exitCodeReachesTheShell() {
+        Run.Result r = Run.process(Map.of("KUBECONFIG", sim.kubeconfig().toString(), "HOME", sim.dir().toString()), "diagnose", "docker-host");
+        assertEquals(30, r.exit(), r.all()); // the fixture VM has no PCI host device yet: a warning
+        assertTrue(r.out().contains("the VM has no PCI host device"), r.out());
+        assertTrue(r.out().contains("FIX: inventory"), r.out());
+    }
+
+    @Test
     void deletingAControllerPodRecreatesItOnTheSameNodeAndClearsControllerDown() {
         sim.faults().add(Fault.CONTROLLER_DOWN);
         waitFor("crash", () -> !ControllerHealth.ready(altraPod()));
