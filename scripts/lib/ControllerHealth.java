@@ -101,7 +101,10 @@ public final class ControllerHealth {
         String pod = p.getMetadata().getName();
         String log;
         try {
-            log = c.pods().inNamespace(Harvester.CONTROLLER_NAMESPACE).withName(pod).inContainer(CONTAINER).tailingLines(LOG_TAIL).getLog();
+            var container = c.pods().inNamespace(Harvester.CONTROLLER_NAMESPACE).withName(pod).inContainer(CONTAINER);
+            log = container.tailingLines(LOG_TAIL).getLog();
+            // A crash-looping agent said why in its previous run (kubectl logs --previous).
+            if (restarts(p) > 0) log = previous(container) + "\n" + log;
         } catch (KubernetesClientException e) {
             return List.of(Diagnosis.Finding.warn("controller-log", pod, "cannot read the " + CONTAINER + " log: " + e.getMessage(),
                     "kubectl -n " + Harvester.CONTROLLER_NAMESPACE + " logs " + pod + " -c " + CONTAINER + " --previous --tail=" + LOG_TAIL));
@@ -138,6 +141,21 @@ public final class ControllerHealth {
             out.add(f);
         }
         return out;
+    }
+
+    private static String previous(io.fabric8.kubernetes.client.dsl.ContainerResource container) {
+        try {
+            String prev = container.terminated().tailingLines(LOG_TAIL).getLog();
+            return prev == null ? "" : prev;
+        } catch (KubernetesClientException e) {
+            return ""; // no previous container (yet): the current log is all there is
+        }
+    }
+
+    private static int restarts(Pod p) {
+        if (p.getStatus() == null || p.getStatus().getContainerStatuses() == null) return 0;
+        return p.getStatus().getContainerStatuses().stream().filter(cs -> CONTAINER.equals(cs.getName()))
+                .mapToInt(cs -> cs.getRestartCount() == null ? 0 : cs.getRestartCount()).max().orElse(0);
     }
 
     /** The message without klog's "I1124 21:00:00.000000       1 " prefix, shortened for one line. */

@@ -67,9 +67,9 @@ public final class VmChecks {
                                 + "   # then attach the device by name (inventory lists them)"));
                 continue;
             }
-            boolean pci = allDevices.stream().anyMatch(d -> d.resourceName().equals(h.deviceName()));
+            boolean pci = allDevices.stream().anyMatch(d -> java.util.Objects.equals(d.resourceName(), h.deviceName()));
             if (pci && !pciNames.contains(h.name())) {
-                String target = devices.stream().filter(d -> d.resourceName().equals(h.deviceName())).map(Harvester.PciDevice::name)
+                String target = devices.stream().filter(d -> java.util.Objects.equals(d.resourceName(), h.deviceName())).map(Harvester.PciDevice::name)
                         .findFirst().orElse("<pcidevice name>");
                 out.add(Diagnosis.Finding.warn("hostdevice-name", ref, at + ": the name is not a PCIDevice name, so the Harvester UI does not show "
                                 + "the device in the VM's PCI tab and the webhook does not claim its IOMMU group",
@@ -127,7 +127,7 @@ public final class VmChecks {
                 out.add(Diagnosis.Finding.fail("vm-pinned", ref, "nodeSelector kubernetes.io/hostname=" + pinned + " but " + d.name() + " is on node " + d.node(),
                         pin.formatted(d.node())));
             } else if (pinned == null) {
-                List<String> elsewhere = all.stream().filter(o -> o.resourceName().equals(d.resourceName()) && !o.node().equals(d.node()))
+                List<String> elsewhere = all.stream().filter(o -> java.util.Objects.equals(o.resourceName(), d.resourceName()) && !o.node().equals(d.node()))
                         .map(Harvester.PciDevice::node).distinct().toList();
                 if (!elsewhere.isEmpty()) {
                     out.add(Diagnosis.Finding.warn("vm-pinned", ref, "not pinned to node " + d.node() + ", and node(s) " + elsewhere + " also offer "
