@@ -4,7 +4,7 @@
  */
 public enum Fault {
     FORBIDDEN("every API request from a client answers 403 Forbidden (RBAC)"),
-    CONTROLLER_DOWN("harvester-pcidevices-controller pods not Ready: claims are never processed, webhooks do not answer"),
+    CONTROLLER_DOWN("harvester-pcidevices-controller pods not Ready: agent crash-loops, claims are never processed, webhooks do not answer; deleting a pod restarts it and clears the fault"),
     BIND_FAILS("vfio-pci bind fails (\"write /sys/bus/pci/drivers/vfio-pci/bind: invalid argument\"): passthrough never enabled"),
     NOT_PERMITTED("the controller fails to add the resource to the KubeVirt CR's permittedHostDevices"),
     DEVICE_PLUGIN_MISSING("no device plugin registers the resource: node allocatable lacks it (kubelet restarted)"),

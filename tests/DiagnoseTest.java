@@ -1,0 +1,738 @@
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.function.BooleanSupplier;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.fabric8.kubernetes.api.model.EventBuilder;
+import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.Quantity;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.utils.Serialization;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * diagnose against the simulated cluster: a fully ready cluster passes every check; each failure
+ * mode is seeded the way it shows up in the API (what the fault produces), and diagnose must name
+ * it, with its evidence and its fix.
+ */
+class DiagnoseTest {
+    static final String GPU = "altra-000c01000";
+    static final String AUDIO = "altra-000c01001";
+    static final String GPU_RES = "nvidia.com/GA102_GEFORCE_RTX_3090";
+    static final String AUDIO_RES = "nvidia.com/GA102_HIGH_DEFINITION_AUDIO_CONTROLLER";
+    static final String ALTRA_POD = "harvester-pcidevices-controller-x7k2p";
+
+    SimCluster sim;
+    KubernetesClient c;
+
+    @BeforeEach
+    void start() {
+        sim = SimCluster.start();
+        c = sim.admin();
+    }
+
+    @AfterEach
+    void stop() {
+        sim.close();
+    }
+
+    // ---- seeding ----
+
+    /** The state after claim + attach succeeded: everything diagnose checks holds. */
+    void healthy() {
+        for (String n : List.of(GPU, AUDIO)) claim(n, "admin", true);
+        KubeVirt.kubevirts(c).inNamespace("harvester-system").withName("kubevirt").edit(kv -> {
+            Map<String, Object> phd = kv.get("spec", "configuration", "permittedHostDevices");
+            phd.put("pciHostDevices", new ArrayList<>(List.of(
+                    Map.of("pciVendorSelector", "10de:2204", "resourceName", GPU_RES, "externalResourceProvider", true),
+                    Map.of("pciVendorSelector", "10de:1aef", "resourceName", AUDIO_RES, "externalResourceProvider", true))));
+            return kv;
+        });
+        c.nodes().withName("altra").editStatus(n -> {
+            for (String r : List.of(GPU_RES, AUDIO_RES)) {
+                n.getStatus().getAllocatable().put(r, new Quantity("1"));
+                n.getStatus().getCapacity().put(r, new Quantity("1"));
+            }
+            return n;
+        });
+        editVm(vm -> {
+            hostDevices(vm).add(Map.of("name", GPU, "deviceName", GPU_RES));
+            Map<String, Object> tspec = vm.get("spec", "template", "spec");
+            tspec.put("nodeSelector", Map.of("kubernetes.io/hostname", "altra"));
+            vm.getMetadata().getAnnotations().put(Harvester.ALLOCATION_ANNOTATION,
+                    "{\"hostdevices\":{\"kubevirt.io/altra-0951-1666-003002\":[\"altra-0951-1666-003002\"],\"" + GPU_RES + "\":[\"" + GPU + "\"]}}");
+            return vm;
+        });
+        KubeVirt.vmis(c).inNamespace("default").withName("docker-host").edit(vmi -> {
+            List<Object> hd = vmi.get("spec", "domain", "devices", "hostDevices");
+            List<Object> copy = new ArrayList<>(hd);
+            copy.add(Map.of("name", GPU, "deviceName", GPU_RES));
+            ((Map<String, Object>) vmi.<Map<String, Object>>get("spec", "domain", "devices")).put("hostDevices", copy);
+            return vmi;
+        });
+    }
+
+    /** A claim like the UI makes (ownerReference to the live PCIDevice); enabled = what the controller did. */
+    void claim(String name, String user, boolean enabled) {
+        GenericKubernetesResource d = Harvester.pciDevices(c).withName(name).get();
+        sim.create(Serialization.unmarshal("""
+                apiVersion: devices.harvesterhci.io/v1beta1
+                kind: PCIDeviceClaim
+                metadata:
+                  name: %s
+                  ownerReferences: [{apiVersion: devices.harvesterhci.io/v1beta1, kind: PCIDevice, name: %s, uid: %s}]
+                spec: {address: "%s", nodeName: altra, userName: %s}
+                status: {passthroughEnabled: %s, kernelDriverToUnbind: %s}
+                """.formatted(name, name, d.getMetadata().getUid(), d.get("status", "address"), user, enabled,
+                d.get("status", "kernelDriverInUse")), GenericKubernetesResource.class));
+        if (enabled) driver(name, "vfio-pci");
+    }
+
+    void driver(String device, String driver) {
+        Harvester.pciDevices(c).withName(device).editStatus(x -> {
+            ((Map<String, Object>) x.getAdditionalProperties().get("status")).put("kernelDriverInUse", driver);
+            return x;
+        });
+    }
+
+    void editVm(java.util.function.UnaryOperator<GenericKubernetesResource> f) {
+        KubeVirt.vms(c).inNamespace("default").withName("docker-host").edit(f);
+    }
+
+    @SuppressWarnings("unchecked")
+    static List<Object> hostDevices(GenericKubernetesResource vm) {
+        Map<String, Object> devices = vm.get("spec", "template", "spec", "domain", "devices");
+        List<Object> copy = new ArrayList<>((List<Object>) devices.get("hostDevices"));
+        devices.put("hostDevices", copy);
+        return copy;
+    }
+
+    /** Replaces the VMI's status (VMIs have no status subresource: a plain update). */
+    void vmiStatus(String phase, String node, Map<String, Object> condition) {
+        KubeVirt.vmis(c).inNamespace("default").withName("docker-host").edit(vmi -> {
+            Map<String, Object> st = vmi.get("status");
+            st.put("phase", phase);
+            st.put("nodeName", node);
+            st.put("conditions", List.of(condition));
+            return vmi;
+        });
+    }
+
+    void event(String kind, String reason, String message) {
+        c.v1().events().inNamespace("default").resource(new EventBuilder().withNewMetadata()
+                .withName("docker-host." + Long.toHexString(System.nanoTime())).withNamespace("default").endMetadata()
+                .withNewInvolvedObject().withApiVersion("kubevirt.io/v1").withKind(kind).withName("docker-host").withNamespace("default").endInvolvedObject()
+                .withType("Warning").withReason(reason).withMessage(message).withLastTimestamp("2026-11-24T10:00:00Z").build()).create();
+    }
+
+    // ---- running and reading ----
+
+    Run.Result diagnose(String... args) {
+        return Run.against(sim, new diagnose(), args);
+    }
+
+    /** diagnose docker-host --device altra-000c01000 -o json */
+    Run.Result json() {
+        return diagnose("docker-host", "--device", GPU, "-o", "json");
+    }
+
+    static JsonNode finding(Run.Result r, String check, String status) {
+        try {
+            for (JsonNode f : Serialization.jsonMapper().readTree(r.out())) {
+                if (f.get("check").asText().equals(check) && f.get("status").asText().equals(status)) return f;
+            }
+        } catch (Exception e) {
+            throw new AssertionError("not JSON: " + r.all(), e);
+        }
+        throw new AssertionError("no " + status + " finding for " + check + " in\n" + r.all());
+    }
+
+    /** The finding exists, and its evidence and fix say what they must. */
+    static JsonNode expect(Run.Result r, int exit, String check, String status, String evidence, String fix) {
+        assertEquals(exit, r.exit(), r.all());
+        JsonNode f = finding(r, check, status);
+        assertTrue(f.get("evidence").asText().contains(evidence), "evidence of " + check + ": " + f);
+        assertTrue(f.get("fix").asText().contains(fix), "fix of " + check + ": " + f);
+        return f;
+    }
+
+    static void waitFor(String what, BooleanSupplier cond) {
+        long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+        while (!cond.getAsBoolean()) {
+            if (System.nanoTime() > deadline) throw new AssertionError("timed out waiting for " + what);
+            try {
+                Thread.sleep(20);
+            } catch (InterruptedException e) {
+                throw new AssertionError(e);
+            }
+        }
+    }
+
+    Pod altraPod() {
+        return ControllerHealth.podOn(ControllerHealth.pods(c), "altra");
+    }
+
+    // ---- a healthy cluster ----
+
+    @Test
+    void healthyClusterPassesEveryCheck() {
+        healthy();
+        Run.Result r = diagnose("docker-host");
+        assertEquals(0, r.exit(), r.all());
+        List<String> lines = r.out().lines().toList();
+        assertTrue(lines.get(0).matches("CHECK\\s+STATUS\\s+SUBJECT\\s+EVIDENCE"), lines.get(0));
+        assertFalse(r.out().contains("WARN") || r.out().contains("FAIL") || r.out().contains("FIX:"), r.out());
+        for (String check : List.of("controller-pod", "controller-log", "pcidevice", "claimed", "owner-reference", "passthrough-enabled",
+                "vfio-driver", "permitted", "permitted-selector", "allocatable", "shared-device", "vm-device", "vm-pinned", "run-strategy", "vmi-status")) {
+            assertTrue(lines.stream().anyMatch(l -> l.matches(check + "\\s+PASS\\s+.*")), check + " missing:\n" + r.out());
+        }
+        assertTrue(lines.get(lines.size() - 1).matches("\\d+ passed, 0 warnings, 0 failed"), lines.get(lines.size() - 1));
+        // both functions of IOMMU group 18 are checked, not just the GPU
+        assertTrue(r.out().lines().anyMatch(l -> l.matches("vfio-driver\\s+PASS\\s+" + AUDIO + "\\s+.*")), r.out());
+    }
+
+    @Test
+    void jsonIsAnArrayOfFindingsAndWideAddsTheFixColumn() throws Exception {
+        healthy();
+        Run.Result r = json();
+        assertEquals(0, r.exit(), r.all());
+        JsonNode arr = Serialization.jsonMapper().readTree(r.out());
+        assertTrue(arr.isArray() && arr.size() > 10, r.out());
+        for (JsonNode f : arr) {
+            for (String field : List.of("check", "status", "subject", "evidence", "fix")) assertTrue(f.has(field), f.toString());
+        }
+        editVm(vm -> {
+            hostDevices(vm).removeIf(o -> GPU.equals(((Map<?, ?>) o).get("name")));
+            return vm;
+        });
+        Run.Result wide = diagnose("docker-host", "--device", GPU, "-o", "wide");
+        assertEquals(31, wide.exit(), wide.all());
+        assertTrue(wide.out().lines().findFirst().orElseThrow().matches("CHECK\\s+STATUS\\s+SUBJECT\\s+EVIDENCE\\s+FIX"), wide.out());
+        assertTrue(wide.out().lines().anyMatch(l -> l.matches("vm-device\\s+FAIL\\s+default/docker-host\\s+.*attach docker-host --device " + GPU + " -n default")),
+                wide.out());
+    }
+
+    // ---- bad input: one line, documented exit code, no change ----
+
+    @Test
+    void unknownVmNodeOrDeviceIsNotFound() {
+        for (String[] args : List.of(new String[] {"no-such-vm"}, new String[] {"--device", "altra-ffff01000"},
+                new String[] {"--node", "charlie"}, new String[] {"docker-host", "-n", "other"})) {
+            sim.clearClientRequests();
+            Run.Result r = diagnose(args);
+            assertEquals(6, r.exit(), r.all());
+            assertEquals(1, r.err().lines().count(), r.err());
+            assertTrue(r.err().startsWith("diagnose: "), r.err());
+            assertTrue(sim.clientRequests().stream().allMatch(q -> q.startsWith("GET ")), sim.clientRequests().toString());
+        }
+        Run.Result r = diagnose("--node", "altra", "--device", "0c:1:0");
+        assertEquals(2, r.exit(), r.all());
+        assertTrue(r.err().contains("malformed PCI address"), r.err());
+    }
+
+    @Test
+    void fixWithoutYesOnANonInteractiveStdinRefusesBeforeTouchingTheCluster() {
+        sim.faults().add(Fault.CONTROLLER_DOWN);
+        sim.clearClientRequests();
+        Run.Result r = diagnose("docker-host", "--fix");
+        assertEquals(2, r.exit(), r.all());
+        assertEquals(1, r.err().lines().count(), r.err());
+        assertTrue(r.err().contains("--yes"), r.err());
+        assertEquals(List.of(), sim.clientRequests());
+        assertNotNull(c.pods().inNamespace("harvester-system").withName(ALTRA_POD).get());
+    }
+
+    // ---- controller pods and their agent log ----
+
+    @Test
+    void controllerDownIsAFailWithTheRestartAsFix() {
+        healthy();
+        sim.faults().add(Fault.CONTROLLER_DOWN);
+        waitFor("altra's controller pod to crash", () -> !ControllerHealth.ready(altraPod()));
+        Run.Result r = json();
+        JsonNode f = expect(r, 31, "controller-pod", "FAIL", "CrashLoopBackOff", "kubectl -n harvester-system delete pod " + ALTRA_POD);
+        assertEquals(ALTRA_POD, f.get("subject").asText());
+        assertTrue(f.get("evidence").asText().contains("not Ready on node altra"), f.toString());
+        // bravo's pod is down too, but it does not hold the device: a warning
+        expect(r, 31, "controller-pod", "WARN", "node bravo", "kubectl -n harvester-system delete pod harvester-pcidevices-controller-m4d9q");
+        // the crash was logged by the agent on altra
+        expect(r, 31, "controller-log", "FAIL", "error syncing", "kubectl -n harvester-system delete pod " + ALTRA_POD);
+    }
+
+    @Test
+    void fixRestartsTheControllerPodAndChecksAgain() {
+        healthy();
+        sim.faults().add(Fault.CONTROLLER_DOWN);
+        waitFor("altra's controller pod to crash", () -> !ControllerHealth.ready(altraPod()));
+        waitFor("bravo's controller pod to crash", () -> !ControllerHealth.ready(ControllerHealth.podOn(ControllerHealth.pods(c), "bravo")));
+        Run.Result r = diagnose("docker-host", "--fix", "--yes");
+        assertTrue(r.err().contains("running: kubectl -n harvester-system delete pod " + ALTRA_POD), r.all());
+        Pod fresh = altraPod();
+        assertNotEquals(ALTRA_POD, fresh.getMetadata().getName());
+        assertTrue(fresh.getMetadata().getName().startsWith("harvester-pcidevices-controller-"), fresh.getMetadata().getName());
+        assertEquals("altra", fresh.getSpec().getNodeName());
+        assertTrue(ControllerHealth.ready(fresh));
+        assertFalse(sim.fault(Fault.CONTROLLER_DOWN));
+        assertEquals(2, ControllerHealth.pods(c).size());
+        // the second report (after the fix) is the last table printed; the crash lines stay in the log, so the log check still fails
+        String after = r.out().substring(r.out().lastIndexOf("CHECK "));
+        assertTrue(after.lines().anyMatch(l -> l.matches("controller-pod\\s+PASS\\s+" + fresh.getMetadata().getName() + "\\s+Ready on node altra.*")), r.out());
+    }
+
+    @Test
+    void fixWithJsonPrintsOneDocumentTheReportAfterTheFix() throws Exception {
+        sim.faults().add(Fault.CONTROLLER_DOWN);
+        waitFor("altra's controller pod to crash", () -> !ControllerHealth.ready(altraPod()));
+        Run.Result r = diagnose("--node", "altra", "--fix", "--yes", "-o", "json");
+        JsonNode arr = Serialization.jsonMapper().readTree(r.out());
+        assertTrue(arr.isArray(), r.all());
+        String fresh = altraPod().getMetadata().getName();
+        assertNotEquals(ALTRA_POD, fresh);
+        JsonNode pod = finding(r, "controller-pod", "PASS");
+        assertTrue(r.out().contains("\"subject\" : \"" + fresh + "\""), r.out());
+        assertNotNull(pod);
+    }
+
+    @Test
+    void exitCodeReachesTheShell() {
+        Run.Result r = Run.process(Map.of("KUBECONFIG", sim.kubeconfig().toString(), "HOME", sim.dir().toString()), "diagnose", "docker-host");
+        assertEquals(30, r.exit(), r.all()); // the fixture VM has no PCI host device yet: a warning
+        assertTrue(r.out().contains("the VM has no PCI host device"), r.out());
+        assertTrue(r.out().contains("FIX: inventory"), r.out());
+    }
+
+    @Test
+    void deletingAControllerPodRecreatesItOnTheSameNodeAndClearsControllerDown() {
+        sim.faults().add(Fault.CONTROLLER_DOWN);
+        waitFor("crash", () -> !ControllerHealth.ready(altraPod()));
+        waitFor("restartCount to grow", () -> altraPod().getStatus().getContainerStatuses().get(0).getRestartCount() >= 2);
+        assertEquals("CrashLoopBackOff", altraPod().getStatus().getContainerStatuses().get(0).getState().getWaiting().getReason());
+        assertTrue(sim.agentLog("altra").stream().anyMatch(l -> l.contains("Sleeping for 15 seconds then applying webhook config")));
+        c.pods().inNamespace("harvester-system").withName(ALTRA_POD).delete();
+        waitFor("a new Ready pod on altra", () -> {
+            Pod p = altraPod();
+            return p != null && !p.getMetadata().getName().equals(ALTRA_POD) && ControllerHealth.ready(p);
+        });
+        assertFalse(sim.fault(Fault.CONTROLLER_DOWN));
+    }
+
+    @Test
+    void noControllerPodsMeansTheAddOnIsOff() {
+        // With the add-on disabled there is no DaemonSet, so no pods: the API server lists none.
+        sim.addInterceptor((req, path) -> path.startsWith("/api/v1/namespaces/harvester-system/pods?")
+                ? new io.fabric8.mockwebserver.http.MockResponse().setResponseCode(200).setHeader("Content-Type", "application/json")
+                        .setBody("{\"apiVersion\":\"v1\",\"kind\":\"PodList\",\"metadata\":{},\"items\":[]}")
+                : null);
+        Run.Result r = diagnose("-o", "json");
+        expect(r, 31, "controller-pod", "FAIL", "add-on is not enabled", "patch addons.harvesterhci.io pcidevices-controller");
+    }
+
+    @Test
+    void pcidevicesApiMissingIsTheAddOnNotEnabled() {
+        sim.addInterceptor((req, path) -> path.startsWith("/apis/devices.harvesterhci.io/v1beta1/pcidevices")
+                ? SimDispatcher.status(404, "NotFound", "the server could not find the requested resource") : null);
+        Run.Result r = diagnose("docker-host", "-o", "json");
+        expect(r, 31, "pcidevices-api", "FAIL", "no resource type pcidevices", "pcidevices-controller --type merge -p '{\"spec\":{\"enabled\":true}}'");
+    }
+
+    @Test
+    void bindFailsIsFoundInTheAgentLogAndTheFixIsAReboot() {
+        healthy();
+        claimNotEnabled(GPU, "nouveau");
+        sim.agentLog("altra", "Binding device altra-000c01000 [10de 2204] to vfio-pci");
+        sim.agentLog("altra", "error syncing 'altra-000c01000': handler PCIDeviceClaimReconcile: error writing to bind file: write /sys/bus/pci/drivers/vfio-pci/bind: invalid argument, requeuing");
+        Run.Result r = json();
+        expect(r, 31, "controller-log", "FAIL", "vfio-pci/bind: invalid argument", "reboot node altra");
+        expect(r, 31, "passthrough-enabled", "FAIL", "status.passthroughEnabled=false", "kubectl -n harvester-system delete pod " + ALTRA_POD);
+        expect(r, 31, "vfio-driver", "FAIL", "kernelDriverInUse=nouveau", "delete pod " + ALTRA_POD);
+    }
+
+    @Test
+    void deviceBusyInTheAgentLogIsAFail() {
+        healthy();
+        claimNotEnabled(GPU, "nouveau");
+        sim.agentLog("altra", "error syncing 'altra-000c01000': handler PCIDeviceClaimReconcile: write /sys/bus/pci/drivers/nouveau/unbind: device or resource busy, requeuing");
+        expect(json(), 31, "controller-log", "FAIL", "device or resource busy", "reboot node altra");
+    }
+
+    @Test
+    void noDeviceAtVfioPciIsAFail() {
+        healthy();
+        claimNotEnabled(GPU, "nouveau");
+        sim.agentLog("altra", "error syncing 'altra-000c01000': handler PCIDeviceClaimReconcile: no device 000c:01:00.0 found at /sys/bus/pci/drivers/vfio-pci, requeuing");
+        expect(json(), 31, "controller-log", "FAIL", "no device 000c:01:00.0 found at /sys/bus/pci/drivers/vfio-pci", "reboot node altra");
+    }
+
+    @Test
+    void deviceStillBoundIsAWarning() {
+        healthy();
+        sim.agentLog("altra", "device still bound to driver, will check again");
+        Run.Result r = json();
+        expect(r, 30, "controller-log", "WARN", "device still bound to driver", "kubectl get pcidevices -l nodename=altra");
+    }
+
+    @Test
+    void missingOwnerReferenceIsNamedFromTheClaimAndTheLog() {
+        healthy();
+        Harvester.pciDeviceClaims(c).withName(GPU).edit(cl -> {
+            cl.getMetadata().setOwnerReferences(List.of());
+            return cl;
+        });
+        sim.agentLog("altra", "error syncing 'altra-000c01000': handler PCIDeviceClaimReconcile: Cannot find PCIDevice that owns altra-000c01000, requeuing");
+        Run.Result r = json();
+        expect(r, 31, "owner-reference", "FAIL", "no ownerReference", "claim --force " + GPU);
+        expect(r, 31, "controller-log", "FAIL", "Cannot find PCIDevice that owns altra-000c01000", "claim --force " + GPU);
+    }
+
+    @Test
+    void iommuGroupMismatchIsFixedByARestart() {
+        healthy();
+        sim.agentLog("altra", "error syncing 'altra-000c01000': handler PCIDeviceClaimReconcile: group mismatch: sys 19 pd 18, requeuing");
+        expect(json(), 31, "controller-log", "FAIL", "group mismatch: sys 19 pd 18", "kubectl -n harvester-system delete pod " + ALTRA_POD);
+    }
+
+    @Test
+    void iommuOffShowsAsNoGroup() {
+        healthy();
+        Harvester.pciDevices(c).withName(GPU).editStatus(x -> {
+            ((Map<String, Object>) x.getAdditionalProperties().get("status")).put("iommuGroup", "");
+            return x;
+        });
+        sim.agentLog("altra", "error syncing 'altra-000c01000': handler PCIDeviceClaimReconcile: missing group for address: 000c:01:00.0, requeuing");
+        Run.Result r = json();
+        expect(r, 31, "pcidevice", "FAIL", "no status.iommuGroup", "enable IOMMU/SMMU");
+        expect(r, 31, "controller-log", "FAIL", "missing group for address", "enable IOMMU/SMMU");
+    }
+
+    @Test
+    void kubevirtCrUpdateErrorIsFixedByARestart() {
+        healthy();
+        sim.agentLog("altra", "error syncing 'altra-000c01000': handler PCIDeviceClaimReconcile: error updating kubevirt CR: Operation cannot be fulfilled on kubevirts.kubevirt.io \"kubevirt\": the object has been modified, requeuing");
+        expect(json(), 31, "controller-log", "FAIL", "error updating kubevirt CR", "delete pod " + ALTRA_POD);
+    }
+
+    @Test
+    void anyOtherSyncErrorIsShown() {
+        healthy();
+        sim.agentLog("altra", "error syncing 'altra-000c01000': handler PCIDeviceClaimReconcile: something new went wrong, requeuing");
+        expect(json(), 31, "controller-log", "FAIL", "something new went wrong", "delete pod " + ALTRA_POD);
+    }
+
+    void claimNotEnabled(String device, String driver) {
+        Harvester.pciDeviceClaims(c).withName(device).editStatus(cl -> {
+            ((Map<String, Object>) cl.getAdditionalProperties().get("status")).put("passthroughEnabled", false);
+            return cl;
+        });
+        driver(device, driver);
+    }
+
+    // ---- claims, KubeVirt CR, device plugin ----
+
+    @Test
+    void unclaimedAudioFunctionFailsTheGroupAndQemuSaysNotViable() {
+        healthy();
+        Harvester.pciDeviceClaims(c).withName(AUDIO).delete();
+        driver(AUDIO, "snd_hda_intel");
+        vmiStatus("Failed", "altra", Map.of("type", "Ready", "status", "False", "reason", "PodTerminating",
+                "message", "server error. command SyncVMI failed: \"LibvirtError(Code=1, Message='internal error: qemu unexpectedly closed the monitor: "
+                        + "vfio 000c:01:00.0: group 18 is not viable. Please ensure all devices within the iommu_group are bound to their vfio bus driver.')\""));
+        Run.Result r = json();
+        JsonNode f = expect(r, 31, "claimed", "FAIL", "shares IOMMU group 18", "claim " + GPU);
+        assertEquals(AUDIO, f.get("subject").asText());
+        expect(r, 31, "group-not-viable", "FAIL", "group 18 is not viable", "claim " + GPU);
+    }
+
+    @Test
+    void notPermittedIsFoundInTheCrAndInTheVmiCondition() {
+        healthy();
+        KubeVirt.kubevirts(c).inNamespace("harvester-system").withName("kubevirt").edit(kv -> {
+            Map<String, Object> phd = kv.get("spec", "configuration", "permittedHostDevices");
+            phd.remove("pciHostDevices");
+            return kv;
+        });
+        vmiStatus("Pending", null, Map.of("type", "Synchronized", "status", "False", "reason", "FailedCreate",
+                "message", "failed to render launch manifest: HostDevice " + GPU_RES + " is not permitted in permittedHostDevices configuration"));
+        Run.Result r = json();
+        expect(r, 31, "permitted", "FAIL", "not in kubevirt permittedHostDevices.pciHostDevices: " + GPU_RES, "delete pod " + ALTRA_POD);
+        expect(r, 31, "not-permitted", "FAIL", "HostDevice " + GPU_RES + " is not permitted", "claim " + GPU);
+        expect(r, 31, "vmi-status", "FAIL", "VMI phase Pending", "kubectl -n default describe vmi docker-host");
+    }
+
+    @Test
+    void permittedEntryWithTheWrongSelectorIsAWarning() {
+        healthy();
+        KubeVirt.kubevirts(c).inNamespace("harvester-system").withName("kubevirt").edit(kv -> {
+            Map<String, Object> phd = kv.get("spec", "configuration", "permittedHostDevices");
+            phd.put("pciHostDevices", List.of(Map.of("pciVendorSelector", "10de:1aef", "resourceName", GPU_RES, "externalResourceProvider", false),
+                    Map.of("pciVendorSelector", "10de:1aef", "resourceName", AUDIO_RES, "externalResourceProvider", true)));
+            return kv;
+        });
+        expect(json(), 30, "permitted-selector", "WARN", "pciVendorSelector 10de:1aef, externalResourceProvider false", "edit kubevirt kubevirt");
+    }
+
+    @Test
+    void missingDevicePluginShowsInAllocatableAndInsufficientResource() {
+        healthy();
+        c.nodes().withName("altra").editStatus(n -> {
+            n.getStatus().getAllocatable().remove(GPU_RES);
+            n.getStatus().getCapacity().remove(GPU_RES);
+            return n;
+        });
+        vmiStatus("Scheduling", null, Map.of("type", "PodScheduled", "status", "False", "reason", "Unschedulable",
+                "message", "0/2 nodes are available: 2 Insufficient " + GPU_RES + ". preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod."));
+        Run.Result r = json();
+        expect(r, 31, "allocatable", "FAIL", "allocatable[" + GPU_RES + "]=<absent>, capacity[" + GPU_RES + "]=<absent>", "delete pod " + ALTRA_POD);
+        expect(r, 31, "insufficient-resource", "FAIL", "Insufficient " + GPU_RES, "get pods -l app.kubernetes.io/name=harvester-pcidevices-controller");
+    }
+
+    @Test
+    void claimByAnotherUserIsAWarning() {
+        healthy();
+        Harvester.pciDeviceClaims(c).withName(GPU).edit(cl -> {
+            ((Map<String, Object>) cl.getAdditionalProperties().get("spec")).put("userName", "tofu");
+            return cl;
+        });
+        expect(json(), 30, "claim-user", "WARN", "spec.userName=tofu", "kubectl patch pcideviceclaim " + GPU + " --type merge -p '{\"spec\":{\"userName\":\"admin\"}}'");
+    }
+
+    @Test
+    void claimForAShiftedAddressIsAFail() {
+        healthy();
+        Harvester.pciDeviceClaims(c).withName(GPU).edit(cl -> {
+            ((Map<String, Object>) cl.getAdditionalProperties().get("spec")).put("address", "000b:01:00.0");
+            return cl;
+        });
+        expect(json(), 31, "claim-address", "FAIL", "spec.address=000b:01:00.0", "kubectl delete pcideviceclaim " + GPU + " && claim " + GPU);
+    }
+
+    @Test
+    void usbControllerWithPassedThroughUsbDevicesCannotBeClaimed() {
+        Run.Result r = diagnose("--device", "altra-000d01000", "-o", "json");
+        expect(r, 31, "usb-controller", "FAIL", "altra-0951-1666-003002", "kubectl delete usbdeviceclaim altra-0951-1666-003002");
+        expect(r, 31, "claimed", "FAIL", "no PCIDeviceClaim altra-000d01000", "claim altra-000d01000");
+    }
+
+    @Test
+    void cordonedNodeIsAWarning() {
+        healthy();
+        c.nodes().withName("altra").edit(n -> {
+            n.setSpec(new io.fabric8.kubernetes.api.model.NodeSpecBuilder().withUnschedulable(true).build());
+            return n;
+        });
+        expect(json(), 30, "node-schedulable", "WARN", "cordoned", "kubectl uncordon altra");
+    }
+
+    // ---- the VM ----
+
+    @Test
+    void vmWithoutTheDeviceIsFixedByAttach() {
+        healthy();
+        editVm(vm -> {
+            hostDevices(vm).removeIf(o -> GPU.equals(((Map<?, ?>) o).get("name")));
+            return vm;
+        });
+        Run.Result r = diagnose("docker-host", "--device", GPU);
+        assertEquals(31, r.exit(), r.all());
+        assertTrue(r.out().lines().anyMatch(l -> l.matches("vm-device\\s+FAIL\\s+default/docker-host\\s+.*has no " + GPU_RES + ".*")), r.out());
+        assertTrue(r.out().contains("FIX: attach docker-host --device " + GPU + " -n default   # vm-device"), r.out());
+        assertTrue(r.out().lines().anyMatch(l -> l.matches("\\d+ passed, \\d+ warnings, 1 failed")), r.out());
+    }
+
+    @Test
+    void gpuUnderGpusInsteadOfHostDevicesIsTheRealCauseOfTheCacheDenial() {
+        healthy();
+        editVm(vm -> {
+            hostDevices(vm).removeIf(o -> GPU.equals(((Map<?, ?>) o).get("name")));
+            Map<String, Object> devices = vm.get("spec", "template", "spec", "domain", "devices");
+            devices.put("gpus", List.of(Map.of("name", "ga102", "deviceName", GPU_RES)));
+            return vm;
+        });
+        event("VirtualMachine", "FailedUpdate", "admission webhook \"pcidevices.harvesterhci.io\" denied the request: gpu device ga102: resource name "
+                + GPU_RES + " not found in pcidevice cache");
+        Run.Result r = json();
+        expect(r, 31, "gpus-field", "FAIL", "gpus[0] = {name: ga102", "\"path\":\"/spec/template/spec/domain/devices/gpus/0\"}]' && attach docker-host --device " + GPU);
+        expect(r, 31, "webhook-gpu-field", "FAIL", "not a cache race", "attach docker-host --device " + GPU);
+    }
+
+    @Test
+    void gpuPrefixedNotPermittedPointsAtTheGpusField() {
+        healthy();
+        vmiStatus("Pending", null, Map.of("type", "Synchronized", "status", "False", "reason", "FailedCreate",
+                "message", "failed to render launch manifest: GPU " + GPU_RES + " is not permitted in permittedHostDevices configuration"));
+        expect(json(), 31, "not-permitted", "FAIL", "under domain.devices.gpus", "gpus/0");
+    }
+
+    @Test
+    void hostDeviceWithAnUnknownResourceNameIsDeniedByTheWebhook() {
+        healthy();
+        editVm(vm -> {
+            hostDevices(vm).add(Map.of("name", "gpu2", "deviceName", "nvidia.com/GA102_GEFORCE_RTX_309"));
+            return vm;
+        });
+        event("VirtualMachine", "FailedUpdate", "admission webhook \"pcidevices.harvesterhci.io\" denied the request: hostdevice gpu2: resource name "
+                + "nvidia.com/GA102_GEFORCE_RTX_309 not found in pcidevice and usbdevice cache");
+        Run.Result r = json();
+        expect(r, 31, "hostdevice-resource", "FAIL", "nvidia.com/GA102_GEFORCE_RTX_309", "\"op\":\"remove\",\"path\":\"/spec/template/spec/domain/devices/hostDevices/2\"");
+        expect(r, 31, "webhook-cache", "WARN", "not found in pcidevice and usbdevice cache", "attach docker-host --device " + GPU);
+    }
+
+    @Test
+    void hostDeviceNotNamedAfterItsPciDeviceIsHiddenFromTheUi() {
+        healthy();
+        editVm(vm -> {
+            List<Object> hd = hostDevices(vm);
+            hd.replaceAll(o -> GPU.equals(((Map<?, ?>) o).get("name")) ? Map.of("name", "gpu1", "deviceName", GPU_RES) : o);
+            return vm;
+        });
+        expect(json(), 30, "hostdevice-name", "WARN", "{name: gpu1", "\"op\":\"replace\",\"path\":\"/spec/template/spec/domain/devices/hostDevices/1/name\",\"value\":\"" + GPU + "\"");
+    }
+
+    @Test
+    void dottedHostDeviceNameLeavesPciResourceUnset() {
+        healthy();
+        editVm(vm -> {
+            hostDevices(vm).add(Map.of("name", "gpu.1", "deviceName", AUDIO_RES));
+            return vm;
+        });
+        event("VirtualMachineInstance", "SyncFailed", "failed to create PCI device for gpu.1: PCI_RESOURCE_NVIDIA_COM_GA102_HIGH_DEFINITION_AUDIO_CONTROLLER not set for resource " + AUDIO_RES);
+        Run.Result r = json();
+        expect(r, 31, "dotted-name", "WARN", "harvester#9399", "\"value\":\"gpu-1\"");
+        expect(r, 31, "dotted-name", "FAIL", "PCI_RESOURCE_NVIDIA_COM_GA102_HIGH_DEFINITION_AUDIO_CONTROLLER not set", "attach uses PCIDevice names");
+    }
+
+    @Test
+    void hotPluggableVolumeWithHostDevicesIsAWarning() {
+        healthy();
+        editVm(vm -> {
+            Map<String, Object> tspec = vm.get("spec", "template", "spec");
+            List<Object> vols = new ArrayList<>((List<Object>) tspec.get("volumes"));
+            vols.add(Map.of("name", "scratch", "persistentVolumeClaim", Map.of("claimName", "scratch-pvc", "hotpluggable", true)));
+            tspec.put("volumes", vols);
+            return vm;
+        });
+        event("VirtualMachineInstance", "SyncFailed", "server error. command SyncVMI failed: \"LibvirtError(Code=67, Domain=10, Message='unsupported configuration: host doesn't support passthrough of host PCI devices')\"");
+        Run.Result r = json();
+        expect(r, 31, "hotplug-volume", "WARN", "[scratch]", "virtctl removevolume docker-host --volume-name=scratch -n default");
+        expect(r, 31, "hotplug-volume", "FAIL", "host doesn't support passthrough", "virtctl removevolume docker-host");
+    }
+
+    @Test
+    void deviceRequestedByTwoVmsAtOnce() {
+        healthy();
+        GenericKubernetesResource other = KubeVirt.vms(c).inNamespace("default").withName("docker-host").get();
+        other.getMetadata().setName("ml-box");
+        other.getMetadata().setResourceVersion(null);
+        other.getMetadata().setUid(null);
+        other.getMetadata().getAnnotations().remove(Harvester.ALLOCATION_ANNOTATION);
+        sim.create(other);
+        GenericKubernetesResource vmi = KubeVirt.vmis(c).inNamespace("default").withName("docker-host").get();
+        vmi.getMetadata().setName("ml-box");
+        vmi.getMetadata().setResourceVersion(null);
+        vmi.getMetadata().setUid(null);
+        vmi.getMetadata().setOwnerReferences(null);
+        sim.create(vmi);
+        event("VirtualMachineInstance", "SyncFailed", "failed to open /dev/vfio/18: Device or resource busy");
+        Run.Result r = json();
+        expect(r, 31, "shared-device", "FAIL", "default/ml-box", "detach ml-box --device " + GPU + " -n default");
+        expect(r, 31, "vfio-busy", "FAIL", "/dev/vfio/18", "virtctl stop");
+    }
+
+    @Test
+    void vmiOnAnotherNodeThanTheDevice() {
+        healthy();
+        vmiStatus("Running", "bravo", Map.of("type", "Ready", "status", "True"));
+        expect(json(), 31, "vmi-node", "FAIL", "VMI runs on node bravo", "\"kubernetes.io/hostname\":\"altra\"}}}}}' && virtctl restart docker-host -n default");
+    }
+
+    @Test
+    void unpinnedVmWhileAnotherNodeHasTheSameGpuIsAWarning() {
+        healthy();
+        editVm(vm -> {
+            ((Map<String, Object>) vm.get("spec", "template", "spec")).remove("nodeSelector");
+            return vm;
+        });
+        expect(json(), 30, "vm-pinned", "WARN", "[bravo] also offer " + GPU_RES, "kubectl -n default patch vm docker-host --type merge");
+    }
+
+    @Test
+    void vmPinnedToTheWrongNodeIsAFail() {
+        healthy();
+        editVm(vm -> {
+            ((Map<String, Object>) vm.get("spec", "template", "spec")).put("nodeSelector", Map.of("kubernetes.io/hostname", "bravo"));
+            return vm;
+        });
+        expect(json(), 31, "vm-pinned", "FAIL", "kubernetes.io/hostname=bravo", "{\"kubernetes.io/hostname\":\"altra\"}");
+    }
+
+    @Test
+    void staleAllocationAnnotationBlocksDeletingTheClaim() {
+        healthy();
+        editVm(vm -> {
+            hostDevices(vm).removeIf(o -> GPU.equals(((Map<?, ?>) o).get("name")));
+            return vm;
+        });
+        Run.Result r = diagnose("docker-host", "--device", AUDIO, "-o", "json");
+        expect(r, 31, "stale-allocation", "WARN", "pcideviceclaim " + GPU + " is already in use with vm docker-host in namespace default",
+                "virtctl restart docker-host -n default");
+        // the same annotation blocks the GPU's claim when the GPU is diagnosed without naming the VM
+        Run.Result byDevice = diagnose("--device", GPU, "-o", "json");
+        expect(byDevice, 30, "stale-allocation", "WARN", "lists [" + GPU + "]", "virtctl restart docker-host -n default");
+    }
+
+    @Test
+    void deletedVmiWithRerunOnFailureLeavesTheVmStopped() {
+        healthy();
+        KubeVirt.vmis(c).inNamespace("default").withName("docker-host").delete();
+        waitFor("the VMI to be gone", () -> KubeVirt.vmis(c).inNamespace("default").withName("docker-host").get() == null);
+        Run.Result r = json();
+        JsonNode f = expect(r, 30, "run-strategy", "WARN", "runStrategy RerunOnFailure", "virtctl start docker-host -n default");
+        assertTrue(f.get("fix").asText().contains("virtctl restart docker-host -n default"), f.toString());
+        assertTrue(f.get("fix").asText().contains("attach"), f.toString());
+    }
+
+    @Test
+    void restartRequiredConditionIsAWarning() {
+        healthy();
+        KubeVirt.vms(c).inNamespace("default").withName("docker-host").editStatus(vm -> {
+            ((Map<String, Object>) vm.getAdditionalProperties().get("status")).put("conditions", List.of(Map.of("type", "RestartRequired",
+                    "status", "True", "message", "a non-live-updatable field was changed in the template spec")));
+            return vm;
+        });
+        expect(json(), 30, "restart-required", "WARN", "non-live-updatable", "virtctl restart docker-host -n default");
+    }
+
+    @Test
+    void staleVfioBindingAfterAnUpgrade() {
+        healthy();
+        event("VirtualMachineInstance", "SyncFailed", "failed to create PCI device: lstat /dev/vfio/18: no such file or directory");
+        expect(json(), 31, "vfio-missing", "FAIL", "lstat /dev/vfio/18", "claim " + GPU + " && virtctl restart docker-host -n default");
+    }
+
+    @Test
+    void dmaMappingOutOfMemory() {
+        healthy();
+        event("VirtualMachineInstance", "SyncFailed", "qemu-kvm: -device vfio-pci,host=000c:01:00.0: VFIO_MAP_DMA failed: Cannot allocate memory");
+        expect(json(), 31, "dma-no-memory", "FAIL", "VFIO_MAP_DMA failed", "reserved memory");
+    }
+
+    @Test
+    void devicesOnTwoNodesAreRefused() {
+        healthy();
+        editVm(vm -> {
+            hostDevices(vm).add(Map.of("name", "bravo-000041001", "deviceName", AUDIO_RES));
+            return vm;
+        });
+        expect(json(), 31, "same-node", "FAIL", "bravo-000041001=bravo", "detach docker-host");
+    }
+}
