@@ -285,9 +285,10 @@ class DiagnoseTest {
         assertTrue(ControllerHealth.ready(fresh));
         assertFalse(sim.fault(Fault.CONTROLLER_DOWN));
         assertEquals(2, ControllerHealth.pods(c).size());
-        // the second report (after the fix) is the last table printed; the crash lines stay in the log, so the log check still fails
+        // the second report (after the fix) is the last table printed: the new pod has a fresh log
         String after = r.out().substring(r.out().lastIndexOf("CHECK "));
         assertTrue(after.lines().anyMatch(l -> l.matches("controller-pod\\s+PASS\\s+" + fresh.getMetadata().getName() + "\\s+Ready on node altra.*")), r.out());
+        assertTrue(after.lines().anyMatch(l -> l.matches("controller-log\\s+PASS\\s+.*")), r.out());
     }
 
     @Test

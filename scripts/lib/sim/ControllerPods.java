@@ -85,6 +85,7 @@ final class ControllerPods implements AutoCloseable {
     /** The DaemonSet's answer to a deleted pod; the restart unwedges the controller. */
     private void recreate(Pod old) {
         sim.faults().remove(Fault.CONTROLLER_DOWN);
+        sim.clearAgentLog(old.getSpec().getNodeName()); // a new pod starts a new log
         String name = NAME + "-" + suffix();
         Pod fresh = new PodBuilder().withNewMetadata().withName(name).withNamespace(NS)
                 .withLabels(old.getMetadata().getLabels()).endMetadata()

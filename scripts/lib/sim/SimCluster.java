@@ -154,6 +154,11 @@ public final class SimCluster implements AutoCloseable {
         agentLogs.computeIfAbsent(node, k -> new java.util.concurrent.CopyOnWriteArrayList<>()).add("I" + ts + "       1 " + line);
     }
 
+    /** A new controller pod on the node starts with an empty log. */
+    public void clearAgentLog(String node) {
+        agentLogs.remove(node);
+    }
+
     public List<String> agentLog(String node) {
         return List.copyOf(agentLogs.getOrDefault(node, List.of()));
     }
