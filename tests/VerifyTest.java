@@ -49,7 +49,7 @@ class VerifyTest {
     void start() throws Exception {
         sim = SimCluster.start();
         dir = Files.createTempDirectory("verify-test-");
-        userKey = KeyUtils.generateKeyPair("ssh-ed25519", 256) // sshd's generator, OpenSSH-writable;
+        userKey = KeyUtils.generateKeyPair("ssh-ed25519", 256); // sshd's generator, OpenSSH-writable
         identity = writePrivateKey(dir.resolve("id_ed25519"), userKey);
         guest = GuestSshServer.start(new GuestSshServer.Options().authorizedKey(userKey.getPublic()));
         knownHosts = dir.resolve("known_hosts");
@@ -75,8 +75,8 @@ class VerifyTest {
 
     /** Adds hostDevices to the running VMI's spec, as KubeVirt copies them from the VM at start. */
     void vmiHostDevices(String... nameResourcePairs) {
-        var op = KubeVirt.vmis(sim.admin()).inNamespace("default").withName("docker-host");
-        GenericKubernetesResource vmi = op.get();
+        var op = KubeVirt.vmis(sim.admin()).inNamespace("default");
+        GenericKubernetesResource vmi = op.withName("docker-host").get();
         @SuppressWarnings("unchecked")
         Map<String, Object> devices = (Map<String, Object>) vmi.get("spec", "domain", "devices");
         @SuppressWarnings("unchecked")
@@ -85,16 +85,16 @@ class VerifyTest {
             hostDevices.add(Map.of("name", nameResourcePairs[i], "deviceName", nameResourcePairs[i + 1]));
         }
         devices.put("hostDevices", hostDevices);
-        op.update(vmi);
+        op.resource(vmi).update();
     }
 
     void vmiPhase(String phase) {
-        var op = KubeVirt.vmis(sim.admin()).inNamespace("default").withName("docker-host");
-        GenericKubernetesResource vmi = op.get();
+        var op = KubeVirt.vmis(sim.admin()).inNamespace("default");
+        GenericKubernetesResource vmi = op.withName("docker-host").get();
         @SuppressWarnings("unchecked")
         Map<String, Object> status = (Map<String, Object>) vmi.getAdditionalProperties().get("status");
         status.put("phase", phase);
-        op.update(vmi);
+        op.resource(vmi).update();
     }
 
     /** The usual command line: the VM, the test guest's port, and files that are not the real ~/.ssh. */
@@ -103,6 +103,13 @@ class VerifyTest {
                 "--identity", identity.toString(), "--known-hosts", knownHosts.toString(), "--ssh-config", sshConfig.toString(),
                 "--connect-timeout", "5", "--command-timeout", "10"));
         a.addAll(List.of(extra));
+        return a;
+    }
+
+    /** args() with one option's value replaced. */
+    List<String> argsWith(String option, String value) {
+        List<String> a = args();
+        a.set(a.indexOf(option) + 1, value);
         return a;
     }
 
@@ -313,7 +320,7 @@ class VerifyTest {
         o.commandDelay = Duration.ofMinutes(5);
         guest = GuestSshServer.start(o);
         Files.writeString(knownHosts, guest.knownHostsLine() + "\n");
-        Run.Result r = verify(args("--command-timeout", "1"));
+        Run.Result r = verify(argsWith("--command-timeout", "1"));
         assertEquals(9, r.exit(), r.all());
         assertEquals("verify: `sudo -n lspci -nn` did not finish within 1 s in the guest kalmyk@127.0.0.1:" + guest.port()
                 + " — the guest may be overloaded; raise --command-timeout\n", r.err());
@@ -451,7 +458,7 @@ class VerifyTest {
 
     @Test
     void badInputIsAUsageErrorWithoutTouchingAnything() {
-        Run.Result r = verify("--port", "70000");
+        Run.Result r = verify(argsWith("--port", "70000"));
         assertEquals(2, r.exit(), r.all());
         assertTrue(r.err().startsWith("verify: --port 70000 is not a TCP port"), r.err());
         Run.Result noKey = verify(List.of("docker-host", "--identity", dir.resolve("nope").toString()));

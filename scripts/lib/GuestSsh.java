@@ -230,7 +230,7 @@ public final class GuestSsh implements AutoCloseable {
         @Override
         public boolean verify(String hostname, int port, PublicKey key) {
             seen = key;
-            seenType = KeyType.fromKey(key).toString();
+            seenType = typeName(KeyType.fromKey(key));
             return super.verify(hostname, port, key);
         }
 
@@ -276,6 +276,15 @@ public final class GuestSsh implements AutoCloseable {
             hostEntry = hostname;
             problem = "changed";
             return false;
+        }
+
+        /** The key type as ssh-keygen -l names it (ED25519, ECDSA, RSA). */
+        private static String typeName(KeyType type) {
+            String t = type.toString();
+            if (t.contains("ed25519")) return "ED25519";
+            if (t.startsWith("ecdsa")) return "ECDSA";
+            if (t.contains("rsa")) return "RSA";
+            return t;
         }
 
         Cli.UserError error(Target t) {
