@@ -342,6 +342,39 @@ class VerifyTest {
     }
 
     @Test
+    void aSilentServerIsAConnectTimeout() throws Exception {
+        vmiHostDevices(GPU, GPU_RESOURCE);
+        // Accepts TCP (the backlog) but never sends an SSH banner: a hung sshd or a wrong port.
+        try (ServerSocket silent = new ServerSocket(0, 5, java.net.InetAddress.getLoopbackAddress())) {
+            List<String> a = argsWith("--port", String.valueOf(silent.getLocalPort()));
+            a.set(a.indexOf("--connect-timeout") + 1, "1");
+            Run.Result r = verify(a);
+            assertEquals(21, r.exit(), r.all());
+            assertTrue(r.err().startsWith("verify: cannot connect to 127.0.0.1 port " + silent.getLocalPort()), r.err());
+            assertEquals(1, r.err().lines().count(), r.err());
+        }
+    }
+
+    @Test
+    void aPassphraseProtectedKeyIsNamedNotPrompted() throws Exception {
+        vmiHostDevices(GPU, GPU_RESOURCE);
+        Path locked = dir.resolve("id_locked");
+        var ctx = new org.apache.sshd.common.config.keys.writer.openssh.OpenSSHKeyEncryptionContext();
+        ctx.setPassword("secret");
+        ctx.setCipherName("AES");
+        ctx.setCipherMode("CTR");
+        ctx.setCipherType("256");
+        try (OutputStream out = Files.newOutputStream(locked)) {
+            OpenSSHKeyPairResourceWriter.INSTANCE.writePrivateKey(userKey, "locked", ctx, out);
+        }
+        Run.Result r = verify(argsWith("--identity", locked.toString()));
+        assertEquals(22, r.exit(), r.all());
+        assertTrue(r.err().startsWith("verify: no usable SSH private key: " + locked + " (protected by a passphrase)"), r.err());
+        assertTrue(r.err().contains("verify does not use ssh-agent"), r.err());
+        assertEquals(List.of(), guest.commands());
+    }
+
+    @Test
     void vmNotRunningIsExit20BeforeAnySsh() {
         Run.Result noGpu = verify();
         assertEquals(20, noGpu.exit(), noGpu.all());

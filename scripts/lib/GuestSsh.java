@@ -24,6 +24,9 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.Timer;
+import java.util.TimerTask;
 import java.util.regex.Pattern;
 
 import net.schmizz.sshj.DefaultConfig;
@@ -34,6 +37,8 @@ import net.schmizz.sshj.connection.channel.direct.Session;
 import net.schmizz.sshj.transport.verification.OpenSSHKnownHosts;
 import net.schmizz.sshj.userauth.UserAuthException;
 import net.schmizz.sshj.userauth.keyprovider.KeyProvider;
+import net.schmizz.sshj.userauth.password.PasswordFinder;
+import net.schmizz.sshj.userauth.password.Resource;
 
 /**
  * SSH into a guest the way `ssh user@vm 'command'` does, minus the agent: public-key auth from
@@ -67,6 +72,7 @@ public final class GuestSsh implements AutoCloseable {
     /** Connects, verifies the host key and authenticates, or throws a UserError saying which step failed. */
     public static GuestSsh connect(Target t) {
         List<KeyProvider> keys = new ArrayList<>();
+        List<Path> usable = new ArrayList<>();
         List<String> unusable = new ArrayList<>();
         SSHClient client = new SSHClient(new DefaultConfig());
         KnownHosts verifier;
@@ -77,12 +83,27 @@ public final class GuestSsh implements AutoCloseable {
                     + ") — fix the file or pass --known-hosts FILE");
         }
         for (Path p : t.identities()) {
+            // An encrypted key fails here, not mid-auth: we have no agent and never prompt.
+            AtomicBoolean askedForPassphrase = new AtomicBoolean();
+            PasswordFinder noPassphrase = new PasswordFinder() {
+                @Override
+                public char[] reqPassword(Resource<?> resource) {
+                    askedForPassphrase.set(true);
+                    return null;
+                }
+
+                @Override
+                public boolean shouldRetry(Resource<?> resource) {
+                    return false;
+                }
+            };
             try {
-                KeyProvider kp = client.loadKeys(p.toString());
-                kp.getPrivate(); // fails now, not mid-auth, for an encrypted key: we have no agent and no prompt
+                KeyProvider kp = client.loadKeys(p.toString(), noPassphrase);
+                kp.getPrivate();
                 keys.add(kp);
+                usable.add(p);
             } catch (IOException | RuntimeException e) {
-                unusable.add(p + " (" + reason(e) + ")");
+                unusable.add(p + " (" + (askedForPassphrase.get() ? "protected by a passphrase" : reason(e)) + ")");
             }
         }
         if (keys.isEmpty()) {
@@ -96,25 +117,52 @@ public final class GuestSsh implements AutoCloseable {
         client.getTransport().setTimeoutMs(ms);
         client.getConnection().setTimeoutMs(ms);
         client.addHostKeyVerifier(verifier);
+        // sshj bounds the TCP connect and key exchange, not the wait for the server's greeting:
+        // a server that accepts and stays silent would hang us, so the whole login has a deadline.
+        AtomicBoolean expired = new AtomicBoolean();
+        Timer watchdog = new Timer("ssh-connect-timeout", true);
+        watchdog.schedule(new TimerTask() {
+            @Override
+            public void run() {
+                expired.set(true);
+                closeQuietly(client);
+                try {
+                    if (client.getSocket() != null) client.getSocket().close();
+                } catch (IOException ignored) {
+                    // closing anyway
+                }
+            }
+        }, ms);
         try {
-            client.connect(t.host(), t.port());
-        } catch (IOException e) {
-            closeQuietly(client);
-            if (verifier.problem != null) throw verifier.error(t);
-            throw new Cli.UserError(Cli.Exit.SSH_CONNECT, "cannot connect to " + t.host() + " port " + t.port() + " ("
-                    + reason(e) + ") — is the VM up and sshd running, and is the address right? (pass --host/--port)");
+            try {
+                client.connect(t.host(), t.port());
+            } catch (IOException e) {
+                closeQuietly(client);
+                if (verifier.problem != null) throw verifier.error(t);
+                throw new Cli.UserError(Cli.Exit.SSH_CONNECT, "cannot connect to " + t.host() + " port " + t.port() + " ("
+                        + (expired.get() ? "no SSH greeting within " + t.connectTimeout().toSeconds() + " s" : reason(e))
+                        + ") — is the VM up and sshd running, and is the address right? (pass --host/--port)");
+            }
+            try {
+                client.authPublickey(t.user(), keys);
+            } catch (UserAuthException e) {
+                closeQuietly(client);
+                throw new Cli.UserError(Cli.Exit.SSH_AUTH, t.display() + " refused our key" + (keys.size() > 1 ? "s" : "")
+                        + " (" + String.join(", ", usable.stream().map(Path::toString).toList())
+                        + ") — add the public key to ~" + t.user() + "/.ssh/authorized_keys in the guest, or pass --user/--identity");
+            } catch (IOException e) {
+                closeQuietly(client);
+                throw new Cli.UserError(Cli.Exit.SSH_CONNECT, "SSH login to " + t.display() + " failed ("
+                        + (expired.get() ? "not done within " + t.connectTimeout().toSeconds() + " s" : reason(e))
+                        + ") — retry; if it persists check the guest's sshd log");
+            }
+        } finally {
+            watchdog.cancel();
         }
-        try {
-            client.authPublickey(t.user(), keys);
-        } catch (UserAuthException e) {
+        if (expired.get()) {
             closeQuietly(client);
-            throw new Cli.UserError(Cli.Exit.SSH_AUTH, t.display() + " refused our key" + (keys.size() > 1 ? "s" : "")
-                    + " (" + String.join(", ", t.identities().stream().map(Path::toString).filter(s -> unusable.stream().noneMatch(u -> u.startsWith(s))).toList())
-                    + ") — add the public key to ~" + t.user() + "/.ssh/authorized_keys in the guest, or pass --user/--identity");
-        } catch (IOException e) {
-            closeQuietly(client);
-            throw new Cli.UserError(Cli.Exit.SSH_CONNECT, "SSH connection to " + t.display() + " failed during login ("
-                    + reason(e) + ") — retry; if it persists check the guest's sshd log");
+            throw new Cli.UserError(Cli.Exit.SSH_CONNECT, "SSH login to " + t.display() + " not done within "
+                    + t.connectTimeout().toSeconds() + " s — is the guest overloaded? raise --connect-timeout");
         }
         return new GuestSsh(client, t, verifier);
     }
