@@ -29,12 +29,14 @@ import picocli.CommandLine.Model.CommandSpec;
  * passes only if the device's vendor:device id shows in the guest's lspci -nn.
  */
 @Command(name = "verify", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Check that a VM's passed-through PCI device is visible inside the guest:",
-                "reads the running VMI's hostDevices, SSHes into the guest (key files only, host key",
-                "checked against known_hosts) and looks for each device's vendor:device id in lspci -nn."},
-        footer = {"", "Exit codes: 0 visible, 20 VM not running with the device, 21 cannot connect,",
-                "22 key refused, 23 host key unknown or changed, 24 device not visible in the guest,",
-                "25 sudo needs a password, 8 lspci missing (or driver, with --require-driver), 9 timeout."})
+        description = {"Check that a VM's passed-through PCI device is visible inside the guest.",
+                "Reads the running VMI's hostDevices, SSHes into the guest (key files only,",
+                "host key checked against known_hosts) and looks for each device's",
+                "vendor:device id in `lspci -nn`."},
+        footer = {"", "Exit codes: 0 visible, 20 VM not running with the device,",
+                "21 cannot connect, 22 key refused, 23 host key unknown or changed,",
+                "24 device not visible in the guest, 25 sudo needs a password,",
+                "8 lspci missing (or the driver, with --require-driver), 9 timeout."})
 public class verify implements Cli.Command {
     /** `01:00.0 VGA compatible controller [0300]: NVIDIA Corporation GA102 [GeForce RTX 3090] [10de:2204] (rev a1)` */
     static final Pattern LSPCI_LINE = Pattern.compile(

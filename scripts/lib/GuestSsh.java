@@ -147,6 +147,10 @@ public final class GuestSsh implements AutoCloseable {
                 client.authPublickey(t.user(), keys);
             } catch (UserAuthException e) {
                 closeQuietly(client);
+                if (expired.get()) {
+                    throw new Cli.UserError(Cli.Exit.SSH_CONNECT, "SSH login to " + t.display() + " not done within "
+                            + t.connectTimeout().toSeconds() + " s — is the guest overloaded? raise --connect-timeout");
+                }
                 throw new Cli.UserError(Cli.Exit.SSH_AUTH, t.display() + " refused our key" + (keys.size() > 1 ? "s" : "")
                         + " (" + String.join(", ", usable.stream().map(Path::toString).toList())
                         + ") — add the public key to ~" + t.user() + "/.ssh/authorized_keys in the guest, or pass --user/--identity");
