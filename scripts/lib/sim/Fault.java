@@ -9,8 +9,8 @@ public enum Fault {
     NOT_PERMITTED("the controller fails to add the resource to the KubeVirt CR's permittedHostDevices"),
     DEVICE_PLUGIN_MISSING("no device plugin registers the resource: node allocatable lacks it (kubelet restarted)"),
     WEBHOOK_RACE("the VM admission webhook rejects the first patches: resource name not yet in the PCI device cache"),
-    GUEST_NO_DEVICE("inside the guest, lspci shows no NVIDIA device"),
-    GUEST_SUDO_PASSWORD("inside the guest, sudo asks for a password");
+    GUEST_NO_DEVICE("inside the guest, lspci -nn shows no NVIDIA device although the VMI has it (nvidia-smi: \"No devices were found\")"),
+    GUEST_SUDO_PASSWORD("inside the guest, sudo asks for a password (sudo -n: \"sudo: a password is required\")");
 
     public final String description;
 

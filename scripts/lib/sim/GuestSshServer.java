@@ -1,0 +1,253 @@
+//DEPS org.apache.sshd:sshd-core:2.15.0
+//SOURCES Fault.java
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.security.GeneralSecurityException;
+import java.security.KeyPair;
+import java.security.KeyPairGenerator;
+import java.security.PublicKey;
+import java.security.spec.ECGenParameterSpec;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.Supplier;
+
+import org.apache.sshd.common.config.keys.KeyUtils;
+import org.apache.sshd.common.config.keys.PublicKeyEntry;
+import org.apache.sshd.common.keyprovider.KeyPairProvider;
+import org.apache.sshd.server.Environment;
+import org.apache.sshd.server.ExitCallback;
+import org.apache.sshd.server.SshServer;
+import org.apache.sshd.server.channel.ChannelSession;
+import org.apache.sshd.server.command.Command;
+
+/**
+ * Stands in for the guest OS of the simulated VM: an SSH server (Apache MINA sshd) on 127.0.0.1
+ * that accepts one user's public key and answers the commands verify runs — {@code lspci -nn},
+ * {@code sudo -n lspci -nn} and {@code nvidia-smi -L} — the way an Ubuntu guest on KubeVirt
+ * (aarch64 "virt" machine, virtio devices) does. Nothing else is executed: unknown commands
+ * answer bash's "command not found". Used by the tests and by the sandbox.
+ */
+public final class GuestSshServer implements AutoCloseable {
+    public static final String DEFAULT_USER = "kalmyk";
+    public static final String RTX_3090 = "10de:2204";
+    public static final String RTX_3090_AUDIO = "10de:1aef";
+
+    /** lspci -nn text (class, name) of the vendor:device ids a hostDevice can put in the guest. */
+    private static final Map<String, String> KNOWN = Map.of(
+            RTX_3090, "VGA compatible controller [0300]: NVIDIA Corporation GA102 [GeForce RTX 3090] [10de:2204] (rev a1)",
+            RTX_3090_AUDIO, "Audio device [0403]: NVIDIA Corporation GA102 High Definition Audio Controller [10de:1aef] (rev a1)",
+            "10de:1e89", "VGA compatible controller [0300]: NVIDIA Corporation TU104 [GeForce RTX 2060] [10de:1e89] (rev a1)",
+            "10de:10f8", "Audio device [0403]: NVIDIA Corporation TU104 HD Audio Controller [10de:10f8] (rev a1)");
+
+    /** What the guest has besides passed-through devices (KubeVirt's virtio devices on PCIe root ports). */
+    private static final List<String> VIRTIO = List.of(
+            "Ethernet controller [0200]: Red Hat, Inc. Virtio 1.0 network device [1af4:1041] (rev 01)",
+            "USB controller [0c03]: Red Hat, Inc. QEMU XHCI Host Controller [1b36:000d] (rev 01)",
+            "SCSI storage controller [0100]: Red Hat, Inc. Virtio 1.0 SCSI [1af4:1048] (rev 01)",
+            "Communication controller [0780]: Red Hat, Inc. Virtio 1.0 console [1af4:1043] (rev 01)",
+            "SCSI storage controller [0100]: Red Hat, Inc. Virtio 1.0 block device [1af4:1042] (rev 01)",
+            "Unclassified device [00ff]: Red Hat, Inc. Virtio 1.0 memory balloon [1af4:1045] (rev 01)",
+            "Unclassified device [00ff]: Red Hat, Inc. Virtio 1.0 RNG [1af4:1044] (rev 01)");
+
+    /** How the guest behaves; every switch is read again for each command (live). */
+    public static final class Options {
+        public String user = DEFAULT_USER;
+        /** The one key in ~user/.ssh/authorized_keys. */
+        public PublicKey authorizedKey;
+        /** The guest's host key; generated (ECDSA P-256) when null. */
+        public KeyPair hostKey;
+        /** Faults in force (GUEST_NO_DEVICE, GUEST_SUDO_PASSWORD); the sandbox passes SimCluster::faults. */
+        public Supplier<Set<Fault>> faults = Set::of;
+        /** vendor:device ids passed through to the guest now, e.g. [10de:2204]; the sandbox reads the VMI. */
+        public Supplier<List<String>> attached = () -> List.of(RTX_3090);
+        /** Whether the NVIDIA driver (nvidia-smi) is installed in the guest. */
+        public boolean nvidiaDriver = true;
+        /** How long every command takes before answering (a hung guest). */
+        public Duration commandDelay = Duration.ZERO;
+
+        public Options authorizedKey(PublicKey key) {
+            this.authorizedKey = key;
+            return this;
+        }
+
+        public Options attached(String... ids) {
+            List<String> fixed = List.of(ids);
+            this.attached = () -> fixed;
+            return this;
+        }
+    }
+
+    private final Options options;
+    private final SshServer server;
+    private final KeyPair hostKey;
+    private final List<String> commands = new CopyOnWriteArrayList<>();
+
+    private GuestSshServer(Options options) throws IOException, GeneralSecurityException {
+        if (options.authorizedKey == null) throw new IllegalArgumentException("the guest needs an authorized public key");
+        this.options = options;
+        this.hostKey = options.hostKey != null ? options.hostKey : generateHostKey();
+        server = SshServer.setUpDefaultServer();
+        server.setHost("127.0.0.1");
+        server.setPort(0);
+        server.setKeyPairProvider(KeyPairProvider.wrap(hostKey));
+        server.setPublickeyAuthenticator((user, key, session) ->
+                options.user.equals(user) && KeyUtils.compareKeys(options.authorizedKey, key));
+        server.setPasswordAuthenticator(null);
+        server.setKeyboardInteractiveAuthenticator(null);
+        server.setCommandFactory((channel, command) -> new GuestCommand(command));
+        server.start();
+    }
+
+    public static GuestSshServer start(Options options) {
+        try {
+            return new GuestSshServer(options);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static KeyPair generateHostKey() throws GeneralSecurityException {
+        KeyPairGenerator g = KeyPairGenerator.getInstance("EC");
+        g.initialize(new ECGenParameterSpec("secp256r1"));
+        return g.generateKeyPair();
+    }
+
+    public String host() {
+        return "127.0.0.1";
+    }
+
+    public int port() {
+        return server.getPort();
+    }
+
+    public PublicKey hostPublicKey() {
+        return hostKey.getPublic();
+    }
+
+    /** This server's line for a known_hosts file: {@code [127.0.0.1]:PORT ecdsa-sha2-nistp256 AAAA...}. */
+    public String knownHostsLine() {
+        return "[" + host() + "]:" + port() + " " + PublicKeyEntry.toString(hostKey.getPublic());
+    }
+
+    /** Every command line received, in order. */
+    public List<String> commands() {
+        return List.copyOf(commands);
+    }
+
+    /** The guest's {@code lspci -nn} output for the given passed-through ids (each on its own root port, as KubeVirt places them). */
+    public static String lspci(List<String> attached) {
+        List<String> lines = new ArrayList<>();
+        lines.add("00:00.0 Host bridge [0600]: Red Hat, Inc. QEMU PCIe Host bridge [1b36:0008]");
+        int ports = attached.size() + VIRTIO.size();
+        for (int i = 0; i < ports; i++) {
+            lines.add(String.format("00:%02x.%d PCI bridge [0604]: Red Hat, Inc. QEMU PCIe Root port [1b36:000c]", 1 + i / 8, i % 8));
+        }
+        int bus = 1;
+        for (String id : attached) {
+            String text = KNOWN.getOrDefault(id, "Non-VGA unclassified device [0000]: Device [" + id + "]");
+            lines.add(String.format("%02x:00.0 %s", bus++, text));
+        }
+        for (String text : VIRTIO) lines.add(String.format("%02x:00.0 %s", bus++, text));
+        return String.join("\n", lines) + "\n";
+    }
+
+    /** The ids the guest sees now: the attached ones, minus NVIDIA's under GUEST_NO_DEVICE. */
+    private List<String> visible() {
+        List<String> ids = new ArrayList<>(options.attached.get());
+        if (options.faults.get().contains(Fault.GUEST_NO_DEVICE)) ids.removeIf(id -> id.startsWith("10de:"));
+        return ids;
+    }
+
+    private record Answer(int exit, String out, String err) {}
+
+    private Answer answer(String command) {
+        String cmd = command.trim().replaceAll("\\s+", " ");
+        switch (cmd) {
+            case "lspci -nn":
+                return new Answer(0, lspci(visible()), "");
+            case "sudo -n lspci -nn":
+                if (options.faults.get().contains(Fault.GUEST_SUDO_PASSWORD)) {
+                    return new Answer(1, "", "sudo: a password is required\n");
+                }
+                return new Answer(0, lspci(visible()), "");
+            case "nvidia-smi -L":
+                if (!options.nvidiaDriver) return notFound("nvidia-smi");
+                List<String> gpus = visible().stream().filter(RTX_3090::equals).toList();
+                if (gpus.isEmpty()) return new Answer(6, "No devices were found\n", "");
+                StringBuilder sb = new StringBuilder();
+                for (int i = 0; i < gpus.size(); i++) {
+                    sb.append("GPU ").append(i).append(": NVIDIA GeForce RTX 3090 (UUID: GPU-5f0c2a4e-8b1d-3c7e-9a26-41d7e0b3c9f").append(i).append(")\n");
+                }
+                return new Answer(0, sb.toString(), "");
+            default:
+                return notFound(cmd.split(" ")[0]);
+        }
+    }
+
+    private static Answer notFound(String program) {
+        return new Answer(127, "", "bash: line 1: " + program + ": command not found\n");
+    }
+
+    /** One exec request, answered on its own thread so a slow guest never blocks the server. */
+    private final class GuestCommand implements Command {
+        private final String command;
+        private OutputStream out;
+        private OutputStream err;
+        private ExitCallback exit;
+        private Thread worker;
+
+        GuestCommand(String command) {
+            this.command = command;
+        }
+
+        @Override public void setInputStream(java.io.InputStream in) {}
+        @Override public void setOutputStream(OutputStream out) { this.out = out; }
+        @Override public void setErrorStream(OutputStream err) { this.err = err; }
+        @Override public void setExitCallback(ExitCallback callback) { this.exit = callback; }
+
+        @Override
+        public void start(ChannelSession channel, Environment env) {
+            commands.add(command);
+            worker = new Thread(() -> {
+                try {
+                    if (!options.commandDelay.isZero()) Thread.sleep(options.commandDelay.toMillis());
+                    Answer a = answer(command);
+                    out.write(a.out().getBytes(StandardCharsets.UTF_8));
+                    out.flush();
+                    err.write(a.err().getBytes(StandardCharsets.UTF_8));
+                    err.flush();
+                    exit.onExit(a.exit());
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                } catch (IOException e) {
+                    exit.onExit(255, e.toString());
+                }
+            }, "guest-command");
+            worker.setDaemon(true);
+            worker.start();
+        }
+
+        @Override
+        public void destroy(ChannelSession channel) {
+            if (worker != null) worker.interrupt();
+        }
+    }
+
+    @Override
+    public void close() {
+        try {
+            server.stop(true);
+        } catch (IOException ignored) {
+            // stopping anyway
+        }
+    }
+}
