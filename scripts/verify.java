@@ -261,8 +261,8 @@ public class verify implements Cli.Command {
 
     /** The VMI's hostDevices (and gpus) that are PCIDevices, narrowed by --device / --device-name. */
     private List<Expected> expectedDevices(KubernetesClient client, GenericKubernetesResource vmi, String node) {
-        List<KubeVirt.HostDevice> entries = new ArrayList<>(vmiDevices(vmi, "hostDevices"));
-        entries.addAll(vmiDevices(vmi, "gpus"));
+        List<KubeVirt.HostDevice> entries = new ArrayList<>(KubeVirt.hostDevices(vmi));
+        entries.addAll(KubeVirt.gpus(vmi));
         List<Harvester.PciDevice> pci = Harvester.pciDevices(client).list().getItems().stream().map(Harvester.PciDevice::of).toList();
         List<Expected> expected = new ArrayList<>();
         List<String> present = new ArrayList<>();
@@ -270,11 +270,7 @@ public class verify implements Cli.Command {
             present.add(hd.name() + " (" + hd.deviceName() + ")");
             if (device != null && !device.equals(hd.name())) continue;
             if (deviceName != null && !deviceName.equals(hd.deviceName())) continue;
-            // Named after a PCIDevice with that resource (what attach writes), else any PCIDevice of that resource on the node.
-            Harvester.PciDevice d = pci.stream().filter(p -> p.name().equals(hd.name()) && hd.deviceName() != null
-                    && hd.deviceName().equals(p.resourceName())).findFirst()
-                    .orElseGet(() -> pci.stream().filter(p -> hd.deviceName() != null && hd.deviceName().equals(p.resourceName()))
-                            .filter(p -> node == null || node.equals(p.node())).findFirst().orElse(null));
+            Harvester.PciDevice d = KubeVirt.pciDeviceFor(hd, pci, node).orElse(null);
             if (d == null) {
                 if (device != null || deviceName != null) {
                     throw new Cli.UserError(Cli.Exit.USAGE, "hostDevice " + hd.name() + " (" + hd.deviceName()
@@ -291,16 +287,6 @@ public class verify implements Cli.Command {
                     + " — attach the device and restart the VM first: attach " + vmName);
         }
         return expected;
-    }
-
-    private static List<KubeVirt.HostDevice> vmiDevices(GenericKubernetesResource vmi, String field) {
-        List<KubeVirt.HostDevice> out = new ArrayList<>();
-        if (vmi.get("spec", "domain", "devices", field) instanceof List<?> l) {
-            for (Object o : l) {
-                if (o instanceof Map<?, ?> m) out.add(new KubeVirt.HostDevice(str(m.get("name")), str(m.get("deviceName"))));
-            }
-        }
-        return out;
     }
 
     /** The first IP the VMI reports (status.interfaces[].ipAddress, filled by the guest agent or DHCP). */

@@ -45,6 +45,28 @@ class SandboxTest {
     }
 
     @Test
+    void sandboxGuestShowsWhatTheRunningVmiHolds() throws Exception {
+        try (Sandbox box = Sandbox.start(dir, new SimCluster.Options())) {
+            KubeVirt.vmis(box.cluster().admin()).inNamespace("default").withName("docker-host").edit(vmi -> {
+                java.util.Map<String, Object> devices = vmi.get("spec", "domain", "devices");
+                ((java.util.List<Object>) devices.get("hostDevices")).add(
+                        java.util.Map.of("name", "altra-000c01000", "deviceName", "nvidia.com/GA102_GEFORCE_RTX_3090"));
+                return vmi;
+            });
+            List<String> args = new ArrayList<>(List.of("docker-host"));
+            args.addAll(box.kubeFlags());
+            args.addAll(box.sshFlags());
+            Run.Result ok = Run.script(new verify(), args.toArray(new String[0]));
+            assertEquals(0, ok.exit(), ok.all());
+            assertTrue(ok.out().contains("10de:2204"), ok.out());
+
+            box.cluster().faults().add(Fault.GUEST_NO_DEVICE);
+            Run.Result absent = Run.script(new verify(), args.toArray(new String[0]));
+            assertEquals(24, absent.exit(), absent.all());
+        }
+    }
+
+    @Test
     void unknownFaultIsAUsageError() {
         Run.Result r = Run.script(new sandbox(), "--fault", "gremlins");
         assertEquals(2, r.exit(), r.all());

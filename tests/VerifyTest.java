@@ -65,12 +65,7 @@ class VerifyTest {
     }
 
     static Path writePrivateKey(Path file, KeyPair kp) throws Exception {
-        try (OutputStream out = Files.newOutputStream(file)) {
-            OpenSSHKeyPairResourceWriter.INSTANCE.writePrivateKey(kp, "test@verify", null, out);
-        }
-        Files.setPosixFilePermissions(file, PosixFilePermissions.fromString("rw-------"));
-        Files.writeString(file.resolveSibling(file.getFileName() + ".pub"), PublicKeyEntry.toString(kp.getPublic()) + " test@verify\n");
-        return file;
+        return GuestSshServer.writeIdentity(file, kp, "test@verify");
     }
 
     /** Adds hostDevices to the running VMI's spec, as KubeVirt copies them from the VM at start. */

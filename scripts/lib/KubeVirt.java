@@ -42,18 +42,20 @@ public final class KubeVirt {
     /** One entry of spec.template.spec.domain.devices.hostDevices (or .gpus). */
     public record HostDevice(String name, String deviceName) {}
 
-    /** spec.template.spec.domain.devices.hostDevices of a VM; empty when absent. */
-    public static List<HostDevice> hostDevices(GenericKubernetesResource vm) {
-        return devices(vm, "hostDevices");
+    /** hostDevices of a VM (spec.template.spec.domain.devices) or a VMI (spec.domain.devices); empty when absent. */
+    public static List<HostDevice> hostDevices(GenericKubernetesResource vmOrVmi) {
+        return devices(vmOrVmi, "hostDevices");
     }
 
-    /** spec.template.spec.domain.devices.gpus of a VM; empty when absent. */
-    public static List<HostDevice> gpus(GenericKubernetesResource vm) {
-        return devices(vm, "gpus");
+    /** gpus of a VM or a VMI; empty when absent. */
+    public static List<HostDevice> gpus(GenericKubernetesResource vmOrVmi) {
+        return devices(vmOrVmi, "gpus");
     }
 
-    private static List<HostDevice> devices(GenericKubernetesResource vm, String field) {
-        Object list = vm.get("spec", "template", "spec", "domain", "devices", field);
+    private static List<HostDevice> devices(GenericKubernetesResource r, String field) {
+        Object list = "VirtualMachineInstance".equals(r.getKind())
+                ? r.get("spec", "domain", "devices", field)
+                : r.get("spec", "template", "spec", "domain", "devices", field);
         List<HostDevice> out = new ArrayList<>();
         if (list instanceof List<?> l) {
             for (Object o : l) {
@@ -63,6 +65,17 @@ public final class KubeVirt {
             }
         }
         return out;
+    }
+
+    /**
+     * The PCIDevice a hostDevices entry stands for: the one it is named after (what attach and the UI
+     * write), else the one with its resource name on the given node (resource names are pooled).
+     */
+    public static java.util.Optional<Harvester.PciDevice> pciDeviceFor(HostDevice hd, List<Harvester.PciDevice> devices, String node) {
+        if (hd.deviceName() == null) return java.util.Optional.empty();
+        return devices.stream().filter(p -> p.name().equals(hd.name()) && hd.deviceName().equals(p.resourceName())).findFirst()
+                .or(() -> devices.stream().filter(p -> hd.deviceName().equals(p.resourceName()))
+                        .filter(p -> node == null || node.equals(p.node())).findFirst());
     }
 
     /** The node a VM is pinned to by nodeSelector kubernetes.io/hostname, or null. */

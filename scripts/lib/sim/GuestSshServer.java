@@ -4,6 +4,9 @@
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.nio.charset.StandardCharsets;
 import java.security.GeneralSecurityException;
 import java.security.KeyPair;
@@ -20,6 +23,7 @@ import java.util.function.Supplier;
 
 import org.apache.sshd.common.config.keys.KeyUtils;
 import org.apache.sshd.common.config.keys.PublicKeyEntry;
+import org.apache.sshd.common.config.keys.writer.openssh.OpenSSHKeyPairResourceWriter;
 import org.apache.sshd.common.keyprovider.KeyPairProvider;
 import org.apache.sshd.server.Environment;
 import org.apache.sshd.server.ExitCallback;
@@ -136,6 +140,34 @@ public final class GuestSshServer implements AutoCloseable {
     /** This server's line for a known_hosts file: {@code [127.0.0.1]:PORT ecdsa-sha2-nistp256 AAAA...}. */
     public String knownHostsLine() {
         return "[" + host() + "]:" + port() + " " + PublicKeyEntry.toString(hostKey.getPublic());
+    }
+
+    /**
+     * Writes a user key pair as OpenSSH files {@code file} (private, mode 600) and {@code file.pub},
+     * as ssh-keygen would: the identity a client presents to this guest.
+     */
+    public static Path writeIdentity(Path file, KeyPair kp, String comment) throws IOException {
+        try (OutputStream out = Files.newOutputStream(file)) {
+            OpenSSHKeyPairResourceWriter.INSTANCE.writePrivateKey(kp, comment, null, out);
+        } catch (GeneralSecurityException e) {
+            throw new IOException(e);
+        }
+        try {
+            Files.setPosixFilePermissions(file, PosixFilePermissions.fromString("rw-------"));
+        } catch (UnsupportedOperationException ignored) {
+            // not POSIX: the file stays in the caller's private directory
+        }
+        Files.writeString(file.resolveSibling(file.getFileName() + ".pub"), PublicKeyEntry.toString(kp.getPublic()) + " " + comment + "\n");
+        return file;
+    }
+
+    /** A new Ed25519 user key pair. */
+    public static KeyPair newUserKey() {
+        try {
+            return KeyUtils.generateKeyPair("ssh-ed25519", 256);
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     /** Every command line received, in order. */
