@@ -157,7 +157,7 @@ public class claim implements Cli.Command {
             try {
                 apply(client, o, live.get(o.target.name()));
             } catch (RuntimeException e) {
-                throw partial(e, changed, "claim --delete --only " + String.join(" ", changed));
+                throw partial(e, changed, "created or replaced", "claim --delete --only ");
             }
             if (!o.action.equals("unchanged")) changed.add(o.target.name());
             if (!out.structured()) stdout.println(line(o));
@@ -316,13 +316,13 @@ public class claim implements Cli.Command {
         return t instanceof RuntimeException r ? r : e;
     }
 
-    /** A failure after some changes: PARTIAL, naming what changed and how to undo it. */
-    private static RuntimeException partial(RuntimeException e, List<String> changed, String undo) {
+    /** A failure after some changes: PARTIAL, naming what changed and the command undoing each. */
+    private static RuntimeException partial(RuntimeException e, List<String> changed, String done, String undo) {
         Throwable t = Kube.translate(e);
         if (changed.isEmpty()) return t instanceof RuntimeException r ? r : e;
         String why = t instanceof Cli.UserError u ? u.getMessage() : t.toString();
-        return new Cli.UserError(Cli.Exit.PARTIAL, why + "; already changed: " + String.join(", ", changed)
-                + " — undo with: " + undo, e);
+        return new Cli.UserError(Cli.Exit.PARTIAL, why + "; already " + done + ": " + String.join(", ", changed)
+                + " — undo with: " + String.join("; ", changed.stream().map(n -> undo + n).toList()), e);
     }
 
     /** The failing Passthrough checks of the claimed devices (a sibling left out with --only is not waited for). */
@@ -478,7 +478,7 @@ public class claim implements Cli.Command {
                 try {
                     Harvester.pciDeviceClaims(client).withName(o.target.name()).delete();
                 } catch (KubernetesClientException e) {
-                    throw partial(rejected(e, "deleting", o.target.name()), deleted, "claim --only " + String.join(" ", deleted));
+                    throw partial(rejected(e, "deleting", o.target.name()), deleted, "deleted", "claim --only ");
                 }
                 deleted.add(o.target.name());
             }

@@ -363,6 +363,29 @@ class ClaimTest {
         assertTrue(again.out().contains("altra-000c01000 unchanged"), again.out());
     }
 
+    @Test
+    void aDeleteFailingHalfwayIsPartialAndSaysHowToUndo() {
+        assertEquals(0, claim(GPU, "--timeout", "30").exit());
+        // a VM has the audio function allocated: the webhook refuses that claim's deletion
+        KubeVirt.vms(sim.admin()).inNamespace("default").withName("docker-host").edit(vm -> {
+            vm.getMetadata().getAnnotations().put(Harvester.ALLOCATION_ANNOTATION, "{\"hostdevices\":{\"" + AUDIO_RES + "\":[\"" + AUDIO + "\"]}}");
+            return vm;
+        });
+        Run.Result refused = claim("--delete", GPU);
+        assertEquals(8, refused.exit(), refused.all());
+        assertTrue(refused.err().contains("VM default/docker-host still references altra-000c01001 (allocated: annotation harvesterhci.io/deviceAllocationDetails)"), refused.err());
+        assertNotNull(liveClaim(GPU));
+
+        Run.Result r = claim("--delete", GPU, "--force");
+        assertEquals(11, r.exit(), r.all());
+        assertTrue(r.err().contains("WARNING: --force: VM default/docker-host still references altra-000c01001"), r.err());
+        assertTrue(r.err().contains("claim: deleting pcideviceclaim.devices.harvesterhci.io/altra-000c01001 was rejected: admission webhook \"pcidevices.harvesterhci.io\" denied the request: "
+                + "pcideviceclaim altra-000c01001 is already in use with vm docker-host in namespace default — detach the device from that VM first (detach), then retry; "
+                + "already deleted: altra-000c01000 — undo with: claim --only altra-000c01000"), r.err());
+        assertNull(liveClaim(GPU));
+        assertNotNull(liveClaim(AUDIO));
+    }
+
     // ---- bad input: one line, documented exit code, no change ---------------------------------
 
     void assertRefusedWithoutChange(Run.Result r, int exit, String fragment) {
