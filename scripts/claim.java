@@ -155,7 +155,7 @@ public class claim implements Cli.Command {
         List<String> changed = new ArrayList<>();
         for (Outcome o : outcomes) {
             try {
-                apply(client, o, live.get(o.target.name()));
+                apply(client, o);
             } catch (RuntimeException e) {
                 throw partial(e, changed, "created or replaced", "claim --delete --only ");
             }
@@ -204,7 +204,10 @@ public class claim implements Cli.Command {
     private List<Target> targets(KubernetesClient client) {
         if (deviceName != null || node != null) {
             Harvester.PciDevice d = deviceName != null ? Harvester.device(client, deviceName) : deviceAt(client);
-            if (only) return List.of(new Target(d, Claims.forDevice(d, userName), "requested"));
+            // No IOMMU group (IOMMU off): nothing to expand; the webhook will say so.
+            if (only || d.iommuGroup() == null || d.iommuGroup().isEmpty()) {
+                return List.of(new Target(d, Claims.forDevice(d, userName), "requested"));
+            }
             List<Target> group = new ArrayList<>();
             for (Harvester.PciDevice m : Passthrough.read(client, d).group()) {
                 String why = m.name().equals(d.name()) ? "requested"
@@ -269,21 +272,22 @@ public class claim implements Cli.Command {
         Set<String> names = targetNames(targets);
         Set<String> seenGroups = new LinkedHashSet<>();
         for (Target t : targets) {
-            if (!seenGroups.add(t.device().groupKey())) continue;
+            if (t.device().iommuGroup() == null || t.device().iommuGroup().isEmpty() || !seenGroups.add(t.device().groupKey())) continue;
             Passthrough.State s = Passthrough.read(client, t.device());
             for (Harvester.PciDevice m : s.group()) {
-                if (names.contains(m.name()) || s.claims().containsKey(m.name())) continue;
+                // Claiming: warn about members left unclaimed; unclaiming: about members left claimed.
+                if (names.contains(m.name()) || s.claims().containsKey(m.name()) != delete) continue;
                 String msg = (delete ? "unclaiming " : "claiming ") + t.name() + " only: " + m.name() + " shares IOMMU group "
                         + m.iommuGroup() + " and " + (delete ? "stays claimed" : "stays on " + (m.driver() == null ? "no driver" : m.driver()))
                         + " — QEMU refuses a group not wholly on vfio-pci (\"group " + m.iommuGroup() + " is not viable\"); "
-                        + "claim the whole group with: claim " + t.name();
+                        + (delete ? "unclaim the whole group with: claim --delete " : "claim the whole group with: claim ") + t.name();
                 stderr.println("WARNING: " + msg);
             }
         }
         stderr.flush();
     }
 
-    private void apply(KubernetesClient client, Outcome o, GenericKubernetesResource current) {
+    private void apply(KubernetesClient client, Outcome o) {
         var claims = Harvester.pciDeviceClaims(client);
         try {
             switch (o.action) {

@@ -157,6 +157,24 @@ class ClaimTest {
         }
         assertEquals(Harvester.pciDevices(sim.admin()).withName(AUDIO).get().getMetadata().getUid(),
                 liveClaim(AUDIO).getMetadata().getOwnerReferences().get(0).getUid());
+
+        Run.Result unclaim = claim("--delete", "--timeout", "30");
+        assertEquals(0, unclaim.exit(), unclaim.all());
+        assertNull(liveClaim(GPU));
+        assertNull(liveClaim(AUDIO));
+        assertEquals("snd_hda_intel", driver(AUDIO));
+    }
+
+    @Test
+    void unclaimingOneFunctionWarnsThatTheGroupStaysHalfClaimed() {
+        assertEquals(0, claim(GPU, "--timeout", "30").exit());
+        Run.Result r = claim("--delete", AUDIO, "--only", "--timeout", "30");
+        assertEquals(0, r.exit(), r.all());
+        assertTrue(r.err().contains("WARNING: unclaiming altra-000c01001 only: altra-000c01000 shares IOMMU group 18 and stays claimed"), r.err());
+        assertEquals("pcideviceclaim.devices.harvesterhci.io/altra-000c01001 deleted\n", r.out());
+        assertNotNull(liveClaim(GPU));
+        assertEquals("snd_hda_intel", driver(AUDIO));
+        assertEquals("vfio-pci", driver(GPU));
     }
 
     @Test
@@ -445,6 +463,26 @@ class ClaimTest {
     }
 
     @Test
+    void aCreateRejectedHalfwayIsPartialAndSaysHowToUndo() throws Exception {
+        seedDeviceWithoutIommuGroup();
+        Path f = tmp.resolve("two.yaml");
+        Files.writeString(f, Files.readString(Run.repoRoot().resolve("templates/pcideviceclaim-altra-000c01000.yaml")) + """
+                ---
+                apiVersion: devices.harvesterhci.io/v1beta1
+                kind: PCIDeviceClaim
+                metadata: {name: bravo-000081000}
+                spec: {address: "0000:81:00.0", nodeName: bravo, userName: admin}
+                """);
+        Run.Result r = claim("-f", f.toString(), "--no-wait");
+        assertEquals(11, r.exit(), r.all());
+        assertTrue(r.out().contains("altra-000c01000 created"), r.out());
+        assertTrue(r.err().contains("claim: creating pcideviceclaim.devices.harvesterhci.io/bravo-000081000 was rejected: "), r.err());
+        assertTrue(r.err().contains("; already created or replaced: altra-000c01000 — undo with: claim --delete --only altra-000c01000\n"), r.err());
+        assertNotNull(liveClaim(GPU));
+        assertNull(liveClaim("bravo-000081000"));
+    }
+
+    @Test
     void forbiddenIsAOneLineErrorAndChangesNothing() {
         sim.faults().add(Fault.FORBIDDEN);
         Run.Result r = claim(GPU);
@@ -458,7 +496,17 @@ class ClaimTest {
 
     @Test
     void webhookRejectionIsOneLineRejected() {
-        // IOMMU off in firmware: the device has no group, the webhook refuses the claim.
+        seedDeviceWithoutIommuGroup();
+        Run.Result r = claim("bravo-000081000", "--no-wait");
+        assertEquals(10, r.exit(), r.all());
+        assertEquals(1, r.err().lines().count(), r.err());
+        assertTrue(r.err().startsWith("claim: creating pcideviceclaim.devices.harvesterhci.io/bravo-000081000 was rejected: admission webhook "
+                + "\"pcidevices.harvesterhci.io\" denied the request: pcidevice bravo-000081000 has no iommuGroup available — enable the IOMMU"), r.err());
+        assertNull(liveClaim("bravo-000081000"));
+    }
+
+    /** IOMMU off in firmware: the device has no group, the webhook refuses its claim. */
+    void seedDeviceWithoutIommuGroup() {
         sim.create(Serialization.unmarshal("""
                 apiVersion: devices.harvesterhci.io/v1beta1
                 kind: PCIDevice
@@ -466,12 +514,6 @@ class ClaimTest {
                 status: {address: "0000:81:00.0", vendorId: "10de", deviceId: "2204", classId: "0300", iommuGroup: "",
                          nodeName: bravo, resourceName: nvidia.com/GA102_GEFORCE_RTX_3090, description: "VGA", kernelDriverInUse: nouveau}
                 """, GenericKubernetesResource.class));
-        Run.Result r = claim("bravo-000081000", "--no-wait");
-        assertEquals(10, r.exit(), r.all());
-        assertEquals(1, r.err().lines().count(), r.err());
-        assertTrue(r.err().startsWith("claim: creating pcideviceclaim.devices.harvesterhci.io/bravo-000081000 was rejected: admission webhook "
-                + "\"pcidevices.harvesterhci.io\" denied the request: pcidevice bravo-000081000 has no iommuGroup available — enable the IOMMU"), r.err());
-        assertNull(liveClaim("bravo-000081000"));
     }
 
     // ---- the simulated webhook and controller, through a plain client -----------------------
