@@ -18,6 +18,7 @@ import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Supplier;
 
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
@@ -362,22 +363,22 @@ public class claim implements Cli.Command {
      */
     private <T> List<T> waitFor(KubernetesClient client, List<Target> targets, Supplier<List<T>> missing, String what) {
         Semaphore changed = new Semaphore(0);
-        List<Watch> watches = new ArrayList<>();
+        AtomicBoolean lost = new AtomicBoolean();
         Set<String> nodes = new TreeSet<>();
         targets.forEach(t -> nodes.add(t.device().node()));
+        List<Watch> watches = watch(client, nodes, changed, lost);
         try {
-            watches.add(Harvester.pciDeviceClaims(client).watch(signal(changed)));
-            watches.add(KubeVirt.kubevirts(client).inNamespace(Harvester.KUBEVIRT_NAMESPACE).withName(Harvester.KUBEVIRT_NAME).watch(signal(changed)));
-            for (String n : nodes) {
-                watches.add(Harvester.pciDevices(client).withLabel("nodename", n).watch(signal(changed)));
-                watches.add(client.nodes().withName(n).watch(signal(changed)));
-            }
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(timeoutSeconds);
             boolean tty = System.console() != null;
             stderr.println("waiting up to " + timeoutSeconds + "s for " + what);
             stderr.flush();
             Set<String> reported = new LinkedHashSet<>();
             while (true) {
+                if (lost.getAndSet(false)) {
+                    // A watch ended for good (e.g. 410 Gone): open new ones, then read the state again.
+                    watches.forEach(Watch::close);
+                    watches = watch(client, nodes, changed, lost);
+                }
                 List<T> left = missing.get();
                 progress(left, reported, tty);
                 if (left.isEmpty()) {
@@ -402,7 +403,20 @@ public class claim implements Cli.Command {
         }
     }
 
-    private static <T> Watcher<T> signal(Semaphore changed) {
+    /** Watches on everything Passthrough reads: claims, the KubeVirt CR, and each node with its PCIDevices. */
+    private static List<Watch> watch(KubernetesClient client, Set<String> nodes, Semaphore changed, AtomicBoolean lost) {
+        List<Watch> watches = new ArrayList<>();
+        watches.add(Harvester.pciDeviceClaims(client).watch(signal(changed, lost)));
+        watches.add(KubeVirt.kubevirts(client).inNamespace(Harvester.KUBEVIRT_NAMESPACE).withName(Harvester.KUBEVIRT_NAME)
+                .watch(signal(changed, lost)));
+        for (String n : nodes) {
+            watches.add(Harvester.pciDevices(client).withLabel("nodename", n).watch(signal(changed, lost)));
+            watches.add(client.nodes().withName(n).watch(signal(changed, lost)));
+        }
+        return watches;
+    }
+
+    private static <T> Watcher<T> signal(Semaphore changed, AtomicBoolean lost) {
         return new Watcher<>() {
             @Override
             public void eventReceived(Action action, T resource) {
@@ -411,6 +425,7 @@ public class claim implements Cli.Command {
 
             @Override
             public void onClose(WatcherException cause) {
+                lost.set(true);
                 changed.release();
             }
         };
