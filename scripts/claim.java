@@ -145,7 +145,7 @@ public class claim implements Cli.Command {
         if (!conflicts.isEmpty()) {
             for (Outcome o : conflicts) {
                 stderr.println("conflict: " + TYPE + "/" + o.target.name() + " exists with a different spec or owner:");
-                diff(live.get(o.target.name()), o.target.desired()).forEach(l -> stderr.println("  " + l));
+                Claims.diff(live.get(o.target.name()), o.target.desired()).forEach(l -> stderr.println("  " + l));
             }
             throw new Cli.UserError(Cli.Exit.CONFLICT, conflicts.size() + " claim(s) differ from what was asked ("
                     + String.join(", ", conflicts.stream().map(o -> o.target.name()).toList())
@@ -566,7 +566,7 @@ public class claim implements Cli.Command {
                 m.put("missing", o.missing);
                 if (dryRun) {
                     m.put("object", o.target.desired());
-                    m.put("diff", delete ? diff(live.get(o.target.name()), null) : diff(live.get(o.target.name()), o.target.desired()));
+                    m.put("diff", delete ? Claims.diff(live.get(o.target.name()), null) : Claims.diff(live.get(o.target.name()), o.target.desired()));
                 }
                 claims.add(m);
             }
@@ -583,7 +583,7 @@ public class claim implements Cli.Command {
             if (!delete && current == null) {
                 stdout.print(indent(Claims.yaml(o.target.desired())));
             } else {
-                for (String l : delete ? diff(current, null) : diff(current, o.target.desired())) stdout.println("    " + l);
+                for (String l : delete ? Claims.diff(current, null) : Claims.diff(current, o.target.desired())) stdout.println("    " + l);
             }
         }
         stdout.flush();
@@ -593,44 +593,5 @@ public class claim implements Cli.Command {
         StringBuilder sb = new StringBuilder();
         yaml.lines().filter(l -> !l.equals("---")).forEach(l -> sb.append("    ").append(l).append('\n'));
         return sb.toString();
-    }
-
-    /** Line diff (LCS) of what claim manages — name, labels, ownerReferences, spec — live vs wanted. */
-    static List<String> diff(GenericKubernetesResource live, GenericKubernetesResource wanted) {
-        List<String> a = managed(live);
-        List<String> b = managed(wanted);
-        if (a.equals(b)) return List.of();
-        int[][] lcs = new int[a.size() + 1][b.size() + 1];
-        for (int i = a.size() - 1; i >= 0; i--) {
-            for (int j = b.size() - 1; j >= 0; j--) {
-                lcs[i][j] = a.get(i).equals(b.get(j)) ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
-            }
-        }
-        List<String> out = new ArrayList<>();
-        out.add("--- live");
-        out.add("+++ " + (wanted == null ? "deleted" : "wanted"));
-        int i = 0, j = 0;
-        while (i < a.size() || j < b.size()) {
-            if (i < a.size() && j < b.size() && a.get(i).equals(b.get(j))) {
-                out.add("  " + a.get(i++));
-                j++;
-            } else if (j < b.size() && (i == a.size() || lcs[i][j + 1] >= lcs[i + 1][j])) {
-                out.add("+ " + b.get(j++));
-            } else {
-                out.add("- " + a.get(i++));
-            }
-        }
-        return out;
-    }
-
-    private static List<String> managed(GenericKubernetesResource r) {
-        if (r == null) return List.of();
-        GenericKubernetesResource m = new GenericKubernetesResource();
-        m.setApiVersion(r.getApiVersion());
-        m.setKind(r.getKind());
-        m.setMetadata(new io.fabric8.kubernetes.api.model.ObjectMetaBuilder().withName(r.getMetadata().getName())
-                .withLabels(r.getMetadata().getLabels()).withOwnerReferences(r.getMetadata().getOwnerReferences()).build());
-        m.setAdditionalProperty("spec", r.getAdditionalProperties().get("spec"));
-        return Claims.yaml(m).lines().filter(l -> !l.equals("---")).toList();
     }
 }

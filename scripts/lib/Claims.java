@@ -88,6 +88,45 @@ public final class Claims {
         return Serialization.asYaml(claim);
     }
 
+    /** Line diff (LCS) of what claim manages — name, labels, ownerReferences, spec — live vs wanted. */
+    public static List<String> diff(GenericKubernetesResource live, GenericKubernetesResource wanted) {
+        List<String> a = managed(live);
+        List<String> b = managed(wanted);
+        if (a.equals(b)) return List.of();
+        int[][] lcs = new int[a.size() + 1][b.size() + 1];
+        for (int i = a.size() - 1; i >= 0; i--) {
+            for (int j = b.size() - 1; j >= 0; j--) {
+                lcs[i][j] = a.get(i).equals(b.get(j)) ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
+            }
+        }
+        List<String> out = new ArrayList<>();
+        out.add("--- live");
+        out.add("+++ " + (wanted == null ? "deleted" : "wanted"));
+        int i = 0, j = 0;
+        while (i < a.size() || j < b.size()) {
+            if (i < a.size() && j < b.size() && a.get(i).equals(b.get(j))) {
+                out.add("  " + a.get(i++));
+                j++;
+            } else if (j < b.size() && (i == a.size() || lcs[i][j + 1] >= lcs[i + 1][j])) {
+                out.add("+ " + b.get(j++));
+            } else {
+                out.add("- " + a.get(i++));
+            }
+        }
+        return out;
+    }
+
+    private static List<String> managed(GenericKubernetesResource r) {
+        if (r == null) return List.of();
+        GenericKubernetesResource m = new GenericKubernetesResource();
+        m.setApiVersion(r.getApiVersion());
+        m.setKind(r.getKind());
+        m.setMetadata(new ObjectMetaBuilder().withName(r.getMetadata().getName())
+                .withLabels(r.getMetadata().getLabels()).withOwnerReferences(r.getMetadata().getOwnerReferences()).build());
+        m.setAdditionalProperty("spec", r.getAdditionalProperties().get("spec"));
+        return yaml(m).lines().filter(l -> !l.equals("---")).toList();
+    }
+
     /**
      * Parses claim YAML (one or more documents) from a template or --file, refusing anything the
      * API server would reject or silently prune: wrong kind/apiVersion, missing name, unknown spec
