@@ -1,6 +1,7 @@
 //DEPS io.fabric8:kubernetes-server-mock
 //FILES sim/altra-cluster.yaml=altra-cluster.yaml
-//SOURCES ../Harvester.java ../KubeVirt.java Fault.java SimDispatcher.java ControllerPods.java
+//SOURCES ../Harvester.java ../KubeVirt.java Fault.java SimDispatcher.java
+//SOURCES ControllerPods.java PciDevicesController.java PciDeviceClaimWebhook.java
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -145,6 +146,7 @@ public final class SimCluster implements AutoCloseable {
     private void startControllers() {
         addInterceptor(this::podLog);
         controllers.add(new ControllerPods(this));
+        controllers.add(PciDevicesController.start(this));
     }
 
     /** Appends a line to the `agent` log of the pcidevices controller pod on a node (klog-style prefix added). */
