@@ -325,7 +325,8 @@ class ClaimTest {
         assertEquals(9, down.exit(), down.all());
         assertTrue(down.out().contains("altra-000c01001 created"), down.out());
         assertEquals("nouveau", driver(GPU));
-        assertTrue(sim.agentLog("altra").isEmpty(), sim.agentLog("altra").toString());
+        // the crash-looping agent logs only its crash, never a step of the claim
+        assertTrue(sim.agentLog("altra").stream().noneMatch(l -> l.contains("altra-000c0100")), sim.agentLog("altra").toString());
 
         sim.faults().remove(Fault.CONTROLLER_DOWN);
         Run.Result back = claim(GPU, "--timeout", "30");
