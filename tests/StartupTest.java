@@ -31,7 +31,7 @@ class StartupTest {
                     "HOME", System.getProperty("user.home"),
                     "JBANG_CACHE_DIR", cache.toString(),
                     "JBANG_NO_VERSION_CHECK", "true");
-            List<String> cmd = List.of("./jbang", "--offline", "inventory", "-o", "json", "--kubeconfig", sim.kubeconfig().toString());
+            List<String> cmd = List.of("./jbang", "--offline", "scripts/inventory.java", "-o", "json", "--kubeconfig", sim.kubeconfig().toString());
 
             Run.Result first = Run.command(env, Run.repoRoot().toFile(), cmd);
             assertEquals(0, first.exit(), first.all());
