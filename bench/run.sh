@@ -10,8 +10,10 @@
 # BENCH_BASELINE (commit whose scripts are the "before" of the start-up tuning), BENCH_NOTE (a
 # line printed at the top of RESULTS.md, e.g. why the figures are provisional),
 # ATTACH_VMI_PHASE_DELAY_MS / ATTACH_CONTROLLER_DELAY_MS (simulator latencies for attach, default 0).
-# Never contacts anything but 127.0.0.1: every ./jbang call is --offline (no jbanghub catalog
-# probe, no downloads: the Maven repository must be warm, e.g. after ./jbang test).
+# Never contacts anything but 127.0.0.1: scripts run by path, not by alias (an alias lookup ends in
+# JBang's built-in jbanghub catalog: a DNS query for raw.githubusercontent.com even with
+# --offline), and every ./jbang call is --offline (no downloads: the Maven repository must be
+# warm, e.g. after ./jbang test).
 set -euo pipefail
 
 cd "$(dirname "$(readlink -f "$0")")/.."
@@ -115,7 +117,8 @@ verdict() { awk -v v="$1" -v t="$2" 'BEGIN {print (v <= t) ? "met" : "**not met*
 
 jb="./jbang --offline"
 kc() { echo "$KUBECTL --kubeconfig $1/kubeconfig --cache-dir $out/kube-cache get pcidevices.devices.harvesterhci.io -o wide"; }
-inv() { echo "JBANG_CACHE_DIR=$out/cache/inventory $jb inventory --kubeconfig $1/kubeconfig $2"; }
+kc_short() { echo "$KUBECTL --kubeconfig $1/kubeconfig --cache-dir $out/kube-cache get pcidevices -o wide"; }
+inv() { echo "JBANG_CACHE_DIR=$out/cache/inventory $jb scripts/inventory.java --kubeconfig $1/kubeconfig $2"; }
 
 # ---------------------------------------------------------------------------------------------
 # 1. First (cold) run of each script: a fresh JBANG_CACHE_DIR (build, and the //CDS dump where the
@@ -137,12 +140,16 @@ for script in scripts/*.java; do
   cds=$(find "$out/cache/$name/jars" -name '*.jsa' 2>/dev/null | grep -q . && echo yes || echo no)
   cold_rows+=("| \`$name $args\` | $wall | $rss | $cds | $check |")
 done
+once cold-kubectl "$KUBECTL --kubeconfig $base/kubeconfig --cache-dir $out/kube-cache-cold get pcidevices.devices.harvesterhci.io -o wide"
+cold_rows+=("| \`kubectl get pcidevices.devices.harvesterhci.io -o wide\` (empty discovery cache) | $wall | $rss | | |")
 
 # ---------------------------------------------------------------------------------------------
 # 2. Warm: ./jbang inventory -o wide vs kubectl get pcidevices -o wide, same API server.
 log "warm: kubectl vs inventory ($RUNS runs each)"
 measure warm-kubectl "$RUNS" "$(kc "$base")"
 kubectl_median=$median kubectl_cpu=$cpu
+measure warm-kubectl-short "$RUNS" "$(kc_short "$base")"
+kubectl_short_median=$median kubectl_short_cpu=$cpu
 measure warm-inventory "$RUNS" "$(inv "$base" "-o wide")"
 inventory_median=$median inventory_cpu=$cpu
 warm_ratio=$(ratio "$inventory_median" "$kubectl_median")
@@ -170,6 +177,7 @@ count() { # state command -> $n
   n=$(requests_count "$1")
 }
 count "$base" "$(kc "$base")"; req_kubectl=$n
+count "$base" "$(kc_short "$base")"; req_kubectl_short=$n
 count "$base" "$(inv "$base" "-o wide")"; req_inventory=$n
 count "$base" "$(inv "$base" "-o json")"; req_inventory_json=$n
 requests_reset "$base"
@@ -207,9 +215,9 @@ if [ -f scripts/attach.java ]; then
   start_server ready --ready --controller-delay-ms "${ATTACH_CONTROLLER_DELAY_MS:-0}" --vmi-phase-delay-ms "${ATTACH_VMI_PHASE_DELAY_MS:-0}"
   ready=$state
   # The cold section built attach and dumped its CDS archive (if any); one more --help is a warm-up.
-  JBANG_CACHE_DIR=$out/cache/attach $jb attach --help >/dev/null 2>&1 || true
+  JBANG_CACHE_DIR=$out/cache/attach $jb scripts/attach.java --help >/dev/null 2>&1 || true
   requests_reset "$ready"
-  once attach "JBANG_CACHE_DIR=$out/cache/attach $jb attach docker-host --device altra-000c01000 --kubeconfig $ready/kubeconfig"
+  once attach "JBANG_CACHE_DIR=$out/cache/attach $jb scripts/attach.java docker-host --device altra-000c01000 --kubeconfig $ready/kubeconfig"
   req_attach=$(requests_count "$ready")
   vmi_delay=$(sed -n 's/^VMI_PHASE_DELAY_MS=//p' "$ready/env")
   latency=$(awk -v d="$vmi_delay" 'BEGIN {printf "%.3f", 2 * d / 1000}')
@@ -260,12 +268,19 @@ ${BENCH_NOTE:+
 | command | median wall (s) | CPU user+sys (s, mean) | API requests |
 |---|---|---|---|
 | \`kubectl get pcidevices.devices.harvesterhci.io -o wide\` | $kubectl_median | $kubectl_cpu | $req_kubectl (with a cold discovery cache: $req_kubectl_cold) |
+| \`kubectl get pcidevices -o wide\` (short name) | $kubectl_short_median | $kubectl_short_cpu | $req_kubectl_short |
 | \`./jbang inventory -o wide\` | $inventory_median | $inventory_cpu | $req_inventory |
-| ratio inventory / kubectl | ${warm_ratio}× | | |
+| ratio inventory / kubectl (resource.group name) | ${warm_ratio}× | | |
+| ratio inventory / kubectl (short name) | $(ratio "$inventory_median" "$kubectl_short_median")× | | |
 | \`./jbang inventory -o json\` | | | $req_inventory_json |
 
 kubectl reads only the PCIDevices; inventory also reads the claims and the VMs (to show claim
-state and the VM using each device), always in 3 list requests.
+state and the VM using each device), always in 3 list requests. With a \`resource.group\` name
+kubectl first tries it as \`resource.version.group\`, misses in its discovery cache, drops the
+cache and reads discovery again on every call (6 extra requests); with the short name it reads
+the cache and sends 1 request. \`./jbang\` runs the script by path (\`scripts/inventory.java\`):
+the alias form (\`./jbang inventory\`) also parses the catalog and looks up JBang's built-in
+jbanghub catalog (a DNS query even with \`--offline\`), which this benchmark must not do.
 
 ### Start-up tuning, before and after (\`./jbang inventory -o wide\`, warm)
 
