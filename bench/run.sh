@@ -104,11 +104,12 @@ measure() {
     cpu=$(awk '{s+=$2+$3} END {printf "%.3f", s/NR}' "$out/$name.csv")
   fi
 }
-# once NAME COMMAND — one run: sets $wall (s) and $rss (peak RSS, MiB, largest process of the run).
+# once NAME COMMAND — one run (at most 300 s): sets $wall (s), $rss (peak RSS, MiB, largest
+# process of the run) and $rc; stdout and stderr in $out/NAME.out and .err.
 once() {
   local name=$1 cmd=$2
-  /usr/bin/time -v -o "$out/$name.timev" bash -c "$cmd" >"$out/$name.out" 2>"$out/$name.err" \
-    || { cat "$out/$name.err" >&2; echo "bench: '$cmd' failed" >&2; exit 1; }
+  rc=0
+  /usr/bin/time -v -o "$out/$name.timev" timeout 300 bash -c "$cmd" >"$out/$name.out" 2>"$out/$name.err" || rc=$?
   wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,t,":"); s=0; for(i=1;i<=n;i++) s=s*60+t[i]; printf "%.3f", s}' "$out/$name.timev")
   rss=$(awk -F': ' '/Maximum resident set size/ {printf "%.0f", $2/1024}' "$out/$name.timev")
 }
@@ -129,13 +130,14 @@ base=$state
 cold_rows=()
 for script in scripts/*.java; do
   name=$(basename "$script" .java)
-  case "$name" in sandbox | demo) continue ;; esac # they serve until stopped
+  # Only inventory runs for real; --help exits at once even for sandbox and demo, which otherwise
+  # serve until stopped.
   if [ "$name" = inventory ]; then args="-o json --kubeconfig $base/kubeconfig"; else args="--help"; fi
   log "cold: $name $args"
   once "cold-$name" "JBANG_CACHE_DIR=$out/cache/$name $jb $script $args"
-  check=""
+  check=$([ "$rc" = 0 ] || echo "**failed: exit $rc**, see bench/out/cold-$name.err")
   if [ "$name" = inventory ]; then
-    if jq -e '.devices | length > 0' "$out/cold-$name.out" >/dev/null 2>&1; then check="stdout is valid JSON"; else check="**stdout is NOT valid JSON**"; fi
+    if jq -e '.devices | length > 0' "$out/cold-$name.out" >/dev/null 2>&1; then check="stdout is valid JSON $check"; else check="**stdout is NOT valid JSON** $check"; fi
   fi
   cds=$(find "$out/cache/$name/jars" -name '*.jsa' 2>/dev/null | grep -q . && echo yes || echo no)
   cold_rows+=("| \`$name $args\` | $wall | $rss | $cds | $check |")
@@ -197,6 +199,7 @@ scale_median=$median scale_cpu=$cpu
 measure scale-kubectl "$scale_runs" "$(kc "$scale")"
 scale_kubectl_median=$median
 once scale-inventory-rss "$(inv "$scale" "-o wide")"
+[ "$rc" = 0 ] || { cat "$out/scale-inventory-rss.err" >&2; echo "bench: inventory on $scale_devices devices failed" >&2; exit 1; }
 scale_rss=$rss
 scale_lines=$(grep -c . "$out/scale-inventory-rss.out")
 once scale-inventory-json-rss "$(inv "$scale" "-o json")"
@@ -219,11 +222,13 @@ if [ -f scripts/attach.java ]; then
   requests_reset "$ready"
   once attach "JBANG_CACHE_DIR=$out/cache/attach $jb scripts/attach.java docker-host --device altra-000c01000 --kubeconfig $ready/kubeconfig"
   req_attach=$(requests_count "$ready")
+  [ "$rc" = 0 ] || req_attach="$req_attach (**attach failed: exit $rc**, see bench/out/attach.err)"
   vmi_delay=$(sed -n 's/^VMI_PHASE_DELAY_MS=//p' "$ready/env")
   latency=$(awk -v d="$vmi_delay" 'BEGIN {printf "%.3f", 2 * d / 1000}')
   overhead=$(awk -v w="$wall" -v l="$latency" 'BEGIN {printf "%.3f", w - l}')
   attach_row="| \`attach docker-host --device altra-000c01000\` | $wall | $latency | **$overhead** | $req_attach |"
   attach_verdict="$overhead s: $(verdict "$overhead" 0.5)"
+  [ "$rc" = 0 ] || attach_verdict="**attach failed: exit $rc** (bench/out/attach.err)"
 fi
 
 # ---------------------------------------------------------------------------------------------
