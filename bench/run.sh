@@ -297,7 +297,7 @@ Script JVM: \`//RUNTIME_OPTIONS -XX:TieredStopAtLevel=1 -XX:+UseSerialGC\` in \`
 (JBang honours it from an included file: every script gets it) and \`//CDS\` in \`scripts/inventory.java\`
 (JBang ignores \`//CDS\` in an included file, so each script needs its own line). JVM logging goes
 to stderr so the CDS dump run keeps stdout clean. Launcher JVM (\`./jbang\`): C1 only, serial GC,
-AppCDS archive made on its first run.
+AppCDS archive made on its first run that launches a script.
 
 ## First (cold) run of each script
 
