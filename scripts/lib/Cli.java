@@ -1,3 +1,4 @@
+//RUNTIME_OPTIONS -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xlog:disable -Xlog:all=warning:stderr -Xlog:cds*=off:stderr
 //DEPS info.picocli:picocli:4.7.7
 
 import java.io.PrintWriter;
