@@ -13,7 +13,11 @@ import org.junit.jupiter.api.io.TempDir;
 class CatalogTest {
     @TempDir Path elsewhere;
 
-    /** The launcher, with a private JBANG_DIR (so the user's catalogs are untouched) and the shared caches. */
+    /**
+     * The launcher, with a private JBANG_DIR. Alias runs pass --offline: otherwise JBang's built-in
+     * catalog makes every alias lookup fetch the jbanghub catalog from the internet.
+     * The user's catalogs stay untouched; the caches are shared.
+     */
     static Run.Result jbang(Path cwd, Path jbangDir, String... args) {
         Map<String, String> env = new HashMap<>();
         env.put("HOME", System.getProperty("user.home"));
@@ -35,12 +39,12 @@ class CatalogTest {
         assertEquals(0, add.exit(), add.all());
 
         try (SimCluster sim = SimCluster.start()) {
-            Run.Result inv = jbang(work, jbangDir, "inventory@hv", "--kubeconfig", sim.kubeconfig().toString(), "--node", "altra");
+            Run.Result inv = jbang(work, jbangDir, "--offline", "inventory@hv", "--kubeconfig", sim.kubeconfig().toString(), "--node", "altra");
             assertEquals(0, inv.exit(), inv.all());
             assertTrue(inv.out().lines().anyMatch(l -> l.startsWith("altra-000c01000 ") && l.contains("10de:2204")), inv.all());
         }
 
-        Run.Result info = jbang(work, jbangDir, "info", "tools", "inventory@hv");
+        Run.Result info = jbang(work, jbangDir, "--offline", "info", "tools", "inventory@hv");
         assertEquals(0, info.exit(), info.all());
         for (String f : Bundled.TEMPLATES) assertTrue(info.out().contains("\"" + f + "\""), f + " not bundled:\n" + info.out());
         for (String f : Bundled.PATCHES) assertTrue(info.out().contains("\"" + f + "\""), f + " not bundled:\n" + info.out());
