@@ -3,6 +3,7 @@
 //DESCRIPTION Check every known way PCI passthrough fails and print the fix for each
 //SOURCES lib/Cli.java lib/Kube.java lib/Harvester.java lib/KubeVirt.java lib/Passthrough.java lib/Render.java
 //SOURCES lib/Diagnosis.java lib/ControllerHealth.java lib/VmChecks.java
+//SOURCES claim.java
 
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
@@ -303,8 +304,8 @@ public class diagnose implements Cli.Command {
     /** Our own commands, run in-process by --fix: they wait, report and undo like they do on the command line. */
     private static Object ourCommand(Diagnosis.Remedy.Kind kind) {
         return switch (kind) {
-            // Wired once scripts/claim.java and scripts/attach.java are merged (add them to //SOURCES):
-            // case CLAIM -> new claim();
+            case CLAIM -> new claim();
+            // Wired once scripts/attach.java is merged (add it to //SOURCES):
             // case ATTACH -> new attach();
             default -> null;
         };

@@ -455,6 +455,21 @@ class DiagnoseTest {
     }
 
     @Test
+    void fixReappliesTheMissingClaimThroughTheClaimCommand() throws Exception {
+        healthy();
+        Harvester.pciDeviceClaims(c).withName(AUDIO).delete();
+        driver(AUDIO, "snd_hda_intel");
+        Run.Result r = diagnose("docker-host", "--fix", "--yes", "--timeout", "30");
+        assertTrue(r.err().contains("running: claim " + GPU), r.all());
+        var claim = Harvester.PciDeviceClaim.of(Harvester.pciDeviceClaims(c).withName(AUDIO).get());
+        assertTrue(claim.ownedBy(Harvester.device(c, AUDIO)), "re-applied with its ownerReference");
+        assertTrue(claim.passthroughEnabled(), "the simulated controller enabled it");
+        assertEquals("vfio-pci", Harvester.device(c, AUDIO).driver());
+        String after = r.out().substring(r.out().lastIndexOf("CHECK "));
+        assertTrue(after.lines().anyMatch(l -> l.matches("claimed\\s+PASS\\s+" + AUDIO + "\\s+.*")), r.out());
+    }
+
+    @Test
     void notPermittedIsFoundInTheCrAndInTheVmiCondition() {
         healthy();
         KubeVirt.kubevirts(c).inNamespace("harvester-system").withName("kubevirt").edit(kv -> {
