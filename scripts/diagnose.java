@@ -62,9 +62,9 @@ public class diagnose implements Cli.Command {
     @Option(names = "--yes", description = "With --fix: do not ask for confirmation")
     boolean yes;
 
-    @Option(names = "--timeout", defaultValue = "120s", paramLabel = "DURATION",
-            description = "With --fix: how long to wait for a restarted controller pod to be Ready (default: ${DEFAULT-VALUE})")
-    String timeout;
+    @Option(names = "--timeout", defaultValue = "120", paramLabel = "SECONDS",
+            description = "With --fix: how long each remediation may wait (pod Ready, claim ready) (default: ${DEFAULT-VALUE})")
+    int timeoutSeconds;
 
     public static void main(String... args) {
         Cli.main(new diagnose(), args);
@@ -74,7 +74,10 @@ public class diagnose implements Cli.Command {
     public Cli.Exit execute() throws Exception {
         PrintWriter stdout = spec.commandLine().getOut();
         PrintWriter stderr = spec.commandLine().getErr();
-        Duration wait = parseTimeout();
+        if (timeoutSeconds <= 0) {
+            throw new Cli.UserError(Cli.Exit.USAGE, "--timeout " + timeoutSeconds + " is not positive — give seconds, e.g. --timeout 120");
+        }
+        Duration wait = Duration.ofSeconds(timeoutSeconds);
         if (fix && !yes && System.console() == null) {
             throw new Cli.UserError(Cli.Exit.USAGE, "--fix needs confirmation and stdin is not a terminal — add --yes to fix without asking");
         }
@@ -294,6 +297,7 @@ public class diagnose implements Cli.Command {
                 }
                 List<String> args = new ArrayList<>(r.args());
                 args.addAll(kubeArgs());
+                args.addAll(List.of("--timeout", String.valueOf(timeoutSeconds)));
                 int rc = Cli.run(cmd, spec.commandLine().getErr(), spec.commandLine().getErr(), args.toArray(new String[0]));
                 stderr.println("  " + r.command() + " exited " + rc);
             }
@@ -345,16 +349,5 @@ public class diagnose implements Cli.Command {
         if (kube.context != null) a.addAll(List.of("--context", kube.context));
         a.addAll(List.of("--request-timeout", String.valueOf(kube.requestTimeoutSeconds)));
         return a;
-    }
-
-    private Duration parseTimeout() {
-        try {
-            String s = timeout.trim().toLowerCase();
-            if (s.endsWith("ms")) return Duration.ofMillis(Long.parseLong(s.substring(0, s.length() - 2)));
-            if (s.endsWith("m")) return Duration.ofMinutes(Long.parseLong(s.substring(0, s.length() - 1)));
-            return Duration.ofSeconds(Long.parseLong(s.endsWith("s") ? s.substring(0, s.length() - 1) : s));
-        } catch (NumberFormatException e) {
-            throw new Cli.UserError(Cli.Exit.USAGE, "--timeout \"" + timeout + "\" is not a duration — use e.g. 90s or 2m");
-        }
     }
 }
