@@ -1,6 +1,7 @@
 //DEPS io.fabric8:kubernetes-server-mock
 //FILES sim/altra-cluster.yaml=altra-cluster.yaml
 //SOURCES ../Harvester.java ../KubeVirt.java Fault.java SimDispatcher.java
+//SOURCES KubeVirtController.java
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -142,6 +143,7 @@ public final class SimCluster implements AutoCloseable {
     /** Simulated controllers; each later issue adds its own here. */
     private void startControllers() {
         addInterceptor(this::podLog);
+        controllers.add(KubeVirtController.start(this));
     }
 
     /** Appends a line to the `agent` log of the pcidevices controller pod on a node (klog-style prefix added). */
