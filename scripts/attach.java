@@ -154,7 +154,7 @@ public class attach implements Cli.Command {
             case STOPPED -> vmName + " is stopped: " + target.label() + " is used from its next start (start it now with --start)";
             case RESTART_REQUIRED -> vmName + " RestartRequired: the running instance does not have " + target.label()
                     + " until it restarts (virtctl restart " + vmName + ", or re-run without --no-restart)";
-            default -> vmName + " Running on " + VmRestart.node(o.vmi()) + " with " + target.label() + " (" + target.deviceName() + ")";
+            default -> vmName + " Running on " + VmRestart.node(o.vmi()) + " with " + target.describe();
         };
         if (out.structured()) {
             Map<String, Object> report = VmHostDevices.report(vmName, ns, target, edit, false);

@@ -112,7 +112,7 @@ public class detach implements Cli.Command {
             case STOPPED -> vmName + " is stopped: it starts without " + target.label() + " (start it now with --start)";
             case RESTART_REQUIRED -> vmName + " RestartRequired: the running instance keeps " + target.label()
                     + " until it restarts (virtctl restart " + vmName + ", or re-run without --no-restart)";
-            default -> vmName + " Running on " + VmRestart.node(o.vmi()) + " without " + target.label() + " (" + target.deviceName() + ")";
+            default -> vmName + " Running on " + VmRestart.node(o.vmi()) + " without " + target.describe();
         };
         if (out.structured()) {
             Map<String, Object> report = VmHostDevices.report(vmName, ns, target, edit, false);

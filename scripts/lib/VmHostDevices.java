@@ -37,6 +37,11 @@ public final class VmHostDevices {
             return name != null ? name : deviceName;
         }
 
+        /** "altra-000c01000 (nvidia.com/GA102_GEFORCE_RTX_3090)", or the resource name alone. */
+        public String describe() {
+            return name != null ? name + " (" + deviceName + ")" : deviceName;
+        }
+
         /** The flags that select this device again, e.g. for the undo hint. */
         public String flags() {
             return name != null ? "--device " + name : "--device-name " + deviceName + (node != null ? " --node " + node : "");

@@ -8,7 +8,7 @@ public enum Fault {
     BIND_FAILS("vfio-pci bind fails (\"write /sys/bus/pci/drivers/vfio-pci/bind: invalid argument\"): passthrough never enabled"),
     NOT_PERMITTED("the controller fails to add the resource to the KubeVirt CR's permittedHostDevices"),
     DEVICE_PLUGIN_MISSING("no device plugin registers the resource: node allocatable lacks it (kubelet restarted)"),
-    WEBHOOK_RACE("the VM admission webhook rejects the first patches: resource name not yet in the PCI device cache"),
+    WEBHOOK_RACE("the VM admission webhook denies the first client VM updates (2; KubeVirtController.webhookRaceDenials): resource name not yet in the PCI device cache"),
     GUEST_NO_DEVICE("inside the guest, lspci shows no NVIDIA device"),
     GUEST_SUDO_PASSWORD("inside the guest, sudo asks for a password");
 

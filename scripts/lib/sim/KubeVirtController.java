@@ -238,6 +238,11 @@ public final class KubeVirtController implements AutoCloseable {
             });
             return;
         }
+        if (rs.equals("Halted") && !isFinal(phase(vmi))) {
+            KubeVirt.vmis(admin).inNamespace(ns).withName(name).delete(); // Halted: the instance is stopped
+            vmStatus(ns, name, s -> s.put("printableStatus", "Stopping"));
+            return;
+        }
         advance(vm, vmi);
     }
 
@@ -416,17 +421,14 @@ public final class KubeVirtController implements AutoCloseable {
 
     /** kube-scheduler's FitError text for a launcher pod requesting the devices. */
     private static String unschedulable(List<Node> nodes, String pinned, List<String> resources) {
-        Map<String, Integer> reasons = new LinkedHashMap<>();
+        Map<String, Integer> reasons = new java.util.TreeMap<>(); // the scheduler sorts its reason histogram
         for (Node n : nodes) {
             if (pinned != null && !pinned.equals(n.getMetadata().getName())) {
                 reasons.merge("node(s) didn't match Pod's node affinity/selector", 1, Integer::sum);
                 continue;
             }
             for (String r : resources) {
-                if (!allocatable(n, r)) {
-                    reasons.merge("Insufficient " + r, 1, Integer::sum);
-                    break;
-                }
+                if (!allocatable(n, r)) reasons.merge("Insufficient " + r, 1, Integer::sum);
             }
         }
         List<String> parts = new ArrayList<>();
@@ -443,7 +445,7 @@ public final class KubeVirtController implements AutoCloseable {
 
     /** QEMU hw/vfio: every device in a passed-through device's IOMMU group must be on vfio-pci. */
     private String notViable(GenericKubernetesResource vmi) {
-        String node = String.valueOf(vmi.get("status", "nodeName"));
+        String node = String.valueOf((Object) vmi.get("status", "nodeName"));
         List<Harvester.PciDevice> onNode = Harvester.pciDevices(admin).withLabel("nodename", node).list().getItems().stream()
                 .map(Harvester.PciDevice::of).filter(d -> node.equals(d.node())).toList();
         for (Harvester.PciDevice d : allocate(onNode, vmi, node)) {
@@ -462,7 +464,7 @@ public final class KubeVirtController implements AutoCloseable {
     private static List<Harvester.PciDevice> allocate(List<Harvester.PciDevice> onNode, GenericKubernetesResource vmi, String node) {
         List<Harvester.PciDevice> out = new ArrayList<>();
         for (Map<String, Object> hd : entries(vmi, "spec")) {
-            String res = String.valueOf(hd.get("deviceName"));
+            String res = String.valueOf((Object) hd.get("deviceName"));
             Harvester.PciDevice pick = onNode.stream().filter(d -> d.name().equals(hd.get("name")) && res.equals(d.resourceName()))
                     .findFirst().orElseGet(() -> onNode.stream().filter(d -> res.equals(d.resourceName()) && !out.contains(d))
                             .findFirst().orElse(null));
@@ -473,7 +475,7 @@ public final class KubeVirtController implements AutoCloseable {
 
     /** pcidevices' VM controller: the annotation listing what the running VMI really got. */
     private void writeAllocation(GenericKubernetesResource vm, GenericKubernetesResource vmi) {
-        String node = String.valueOf(vmi.get("status", "nodeName"));
+        String node = String.valueOf((Object) vmi.get("status", "nodeName"));
         List<Harvester.PciDevice> onNode = Harvester.pciDevices(admin).withLabel("nodename", node).list().getItems().stream()
                 .map(Harvester.PciDevice::of).filter(d -> node.equals(d.node())).toList();
         Map<String, List<String>> byResource = new LinkedHashMap<>();
@@ -482,7 +484,7 @@ public final class KubeVirtController implements AutoCloseable {
         }
         for (GenericKubernetesResource usb : admin.genericKubernetesResources(SimCluster.USB_DEVICES).list().getItems()) {
             Object res = usb.get("status", "resourceName");
-            if (node.equals(String.valueOf(usb.get("status", "nodeName"))) && deviceNames(vmi, "hostDevices").contains(String.valueOf(res))) {
+            if (node.equals(String.valueOf((Object) usb.get("status", "nodeName"))) && deviceNames(vmi, "hostDevices").contains(String.valueOf(res))) {
                 byResource.computeIfAbsent(res.toString(), k -> new ArrayList<>()).add(usb.getMetadata().getName());
             }
         }
@@ -508,7 +510,7 @@ public final class KubeVirtController implements AutoCloseable {
         List<Map<String, Object>> entries = entries(vm, "spec", "template", "spec");
         boolean changed = false;
         for (Map<String, Object> e : entries) {
-            List<String> names = allocated.get(String.valueOf(e.get("deviceName")));
+            List<String> names = allocated.get(String.valueOf((Object) e.get("deviceName")));
             if (names == null || names.isEmpty()) continue;
             String real = names.remove(0);
             if (!real.equals(e.get("name"))) {
@@ -574,7 +576,7 @@ public final class KubeVirtController implements AutoCloseable {
     private static List<String> deviceNames(GenericKubernetesResource vmi, String field) {
         Object l = vmi.get("spec", "domain", "devices", field);
         List<String> out = new ArrayList<>();
-        if (l instanceof List<?> list) for (Object o : list) if (o instanceof Map<?, ?> m) out.add(String.valueOf(m.get("deviceName")));
+        if (l instanceof List<?> list) for (Object o : list) if (o instanceof Map<?, ?> m) out.add(String.valueOf((Object) m.get("deviceName")));
         return out;
     }
 
