@@ -181,13 +181,18 @@ public final class VmHostDevices {
         }
     }
 
-    /** The devices map of a VM's template (created when absent). */
+    /** spec.template.spec of a VM (created when absent). */
     @SuppressWarnings("unchecked")
-    static Map<String, Object> devicesOf(GenericKubernetesResource vm) {
+    static Map<String, Object> templateSpec(GenericKubernetesResource vm) {
         Map<String, Object> spec = (Map<String, Object>) vm.getAdditionalProperties().computeIfAbsent("spec", k -> new LinkedHashMap<>());
         Map<String, Object> template = (Map<String, Object>) spec.computeIfAbsent("template", k -> new LinkedHashMap<>());
-        Map<String, Object> tspec = (Map<String, Object>) template.computeIfAbsent("spec", k -> new LinkedHashMap<>());
-        Map<String, Object> domain = (Map<String, Object>) tspec.computeIfAbsent("domain", k -> new LinkedHashMap<>());
+        return (Map<String, Object>) template.computeIfAbsent("spec", k -> new LinkedHashMap<>());
+    }
+
+    /** spec.template.spec.domain.devices of a VM (created when absent). */
+    @SuppressWarnings("unchecked")
+    static Map<String, Object> devicesOf(GenericKubernetesResource vm) {
+        Map<String, Object> domain = (Map<String, Object>) templateSpec(vm).computeIfAbsent("domain", k -> new LinkedHashMap<>());
         return (Map<String, Object>) domain.computeIfAbsent("devices", k -> new LinkedHashMap<>());
     }
 
@@ -235,11 +240,10 @@ public final class VmHostDevices {
         else devices.put("gpus", gpus);
     }
 
+    /** nodeSelector kubernetes.io/hostname=node: the same resource may exist on other nodes (bravo has an RTX 3090 too). */
     @SuppressWarnings("unchecked")
     static void pin(GenericKubernetesResource vm, String node) {
-        Map<String, Object> tspec = (Map<String, Object>) ((Map<String, Object>) ((Map<String, Object>) vm.getAdditionalProperties()
-                .get("spec")).get("template")).get("spec");
-        Map<String, Object> selector = (Map<String, Object>) tspec.computeIfAbsent("nodeSelector", k -> new LinkedHashMap<>());
+        Map<String, Object> selector = (Map<String, Object>) templateSpec(vm).computeIfAbsent("nodeSelector", k -> new LinkedHashMap<>());
         selector.put(HOSTNAME_LABEL, node);
     }
 

@@ -35,7 +35,8 @@ import io.fabric8.mockwebserver.http.RecordedRequest;
  *     (only Always recreates it), VMI phases Pending → Scheduling → Scheduled → Running with
  *     {@code options().vmiPhaseDelay}, the "not permitted in permittedHostDevices" FailedCreate, Unschedulable
  *     when node allocatable lacks the resource, QEMU's "group N is not viable" when an IOMMU sibling is not on
- *     vfio-pci, VM printableStatus and RestartRequired;</li>
+ *     vfio-pci, VM printableStatus (not the RestartRequired condition: writing it on every template edit would
+ *     race the tests' own edits of the VM);</li>
  * <li>pcidevices (pkg/controller/virtualmachine): the harvesterhci.io/deviceAllocationDetails annotation when the VMI
  *     runs, and hostDevices[].name rewritten to the allocated device when it goes;</li>
  * <li>the pcidevices VM admission webhook ({@link PciDevicesWebhook}).</li>
@@ -45,7 +46,6 @@ public final class KubeVirtController implements AutoCloseable {
     private static final Map<SimCluster, KubeVirtController> BY_CLUSTER = Collections.synchronizedMap(new WeakHashMap<>());
     private static final Pattern SUBRESOURCE = Pattern.compile(
             "^/apis/subresources\\.kubevirt\\.io/v1/namespaces/([^/]+)/virtualmachines/([^/?]+)/(restart|start|stop)(\\?.*)?$");
-    static final String RESTART_REQUIRED_MESSAGE = "a non-live-updatable field was changed in the template spec";
 
     private final SimCluster sim;
     private final KubernetesClient admin;
@@ -234,7 +234,6 @@ public final class KubeVirtController implements AutoCloseable {
                 s.put("ready", false);
                 s.put("created", false);
                 s.put("runStrategy", rs);
-                putCondition(s, "RestartRequired", null);
             });
             return;
         }
@@ -303,7 +302,6 @@ public final class KubeVirtController implements AutoCloseable {
         String uid = vmi.getMetadata().getUid();
         String phase = phase(vmi);
         boolean due = !Instant.now().isBefore(phaseSince.computeIfAbsent(uid, k -> Instant.now()).plus(sim.options().vmiPhaseDelay));
-        restartRequired(vm, vmi);
         switch (phase) {
             case "", "Pending" -> {
                 String notPermitted = notPermitted(vmi);
@@ -524,15 +522,6 @@ public final class KubeVirtController implements AutoCloseable {
             devices.put("hostDevices", entries);
             return r;
         });
-    }
-
-    /** RestartRequired while the VM template's devices or node selector differ from the running instance's. */
-    private void restartRequired(GenericKubernetesResource vm, GenericKubernetesResource vmi) {
-        boolean differs = !Objects.equals(entries(vm, "spec", "template", "spec"), entries(vmi, "spec"))
-                || !Objects.equals(vm.get("spec", "template", "spec", "domain", "devices", "gpus"), vmi.get("spec", "domain", "devices", "gpus"))
-                || !Objects.equals(vm.get("spec", "template", "spec", "nodeSelector"), vmi.get("spec", "nodeSelector"));
-        vmStatus(vm.getMetadata().getNamespace(), vm.getMetadata().getName(), s -> putCondition(s, "RestartRequired",
-                differs ? condition("RestartRequired", "True", null, RESTART_REQUIRED_MESSAGE) : null));
     }
 
     // ---- helpers ------------------------------------------------------------------------------------
