@@ -6,13 +6,12 @@
 
 import java.io.PrintWriter;
 import java.time.Duration;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Function;
 
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.client.KubernetesClient;
-import io.fabric8.kubernetes.client.utils.Serialization;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -108,7 +107,7 @@ public class attach implements Cli.Command {
                     + VmHostDevices.HOSTNAME_LABEL + "=" + pinned + ") but " + pci.name() + " is on node " + target.node()
                     + " — pick a device on " + pinned + " (inventory --node " + pinned + ") or change the VM's node selector");
         }
-        java.util.function.Function<GenericKubernetesResource, VmHostDevices.Edit> planner = v -> VmHostDevices.attach(v, target,
+        Function<GenericKubernetesResource, VmHostDevices.Edit> planner = v -> VmHostDevices.attach(v, target,
                 moveGpus ? VmHostDevices.passthroughGpus(v, pciResources) : List.of());
 
         if (dryRun) {
