@@ -2,6 +2,7 @@
 //FILES sim/altra-cluster.yaml=altra-cluster.yaml
 //SOURCES ../Harvester.java ../KubeVirt.java Fault.java SimDispatcher.java
 //SOURCES ControllerPods.java PciDevicesController.java PciDeviceClaimWebhook.java
+//SOURCES KubeVirtController.java
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -147,6 +148,7 @@ public final class SimCluster implements AutoCloseable {
         addInterceptor(this::podLog);
         controllers.add(new ControllerPods(this));
         controllers.add(PciDevicesController.start(this));
+        controllers.add(KubeVirtController.start(this));
     }
 
     /** Appends a line to the `agent` log of the pcidevices controller pod on a node (klog-style prefix added). */

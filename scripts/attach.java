@@ -1,0 +1,171 @@
+///usr/bin/env jbang "$0" "$@" ; exit $?
+//JAVA 17+
+//DESCRIPTION Add a claimed PCI device to a VM's hostDevices without wiping others, restart it and wait until it runs with the device
+//SOURCES lib/Cli.java lib/Kube.java lib/Harvester.java lib/KubeVirt.java lib/Passthrough.java lib/Render.java lib/Bundled.java
+//SOURCES lib/VmHostDevices.java lib/VmRestart.java
+
+import java.io.PrintWriter;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+
+import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+/**
+ * Replaces the runbook's "Patch the VM" (kubectl patch --type merge, which replaced the whole
+ * hostDevices list) and "Restart the running instance" (kubectl delete vmi, which leaves a
+ * RerunOnFailure VM stopped), and waits for the instance as "Verify" did by hand.
+ */
+@Command(name = "attach", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Add a PCI device to a VM's hostDevices (keeping its other host devices), pin the VM to the",
+                "device's node, restart it with KubeVirt's restart subresource and wait until the new instance",
+                "runs with the device. The device must be claimed with passthrough enabled (see: claim).",
+                "Without a device flag the device comes from the bundled patch " + VmHostDevices.DEFAULT_PATCH + "."})
+public class attach implements Cli.Command {
+    @Mixin Kube.Options kube;
+    @Mixin Cli.OutputOptions out;
+    @Mixin Cli.VerboseOption verbose;
+    @Spec CommandSpec spec;
+
+    @Parameters(index = "0", paramLabel = "VM", description = "The VirtualMachine, e.g. docker-host")
+    String vmName;
+
+    @Option(names = "--device", paramLabel = "NAME", description = "PCIDevice (= claim) name, e.g. altra-000c01000")
+    String device;
+
+    @Option(names = "--device-name", paramLabel = "RESOURCE", description = "Resource name, e.g. nvidia.com/GA102_GEFORCE_RTX_3090 (with --node)")
+    String deviceName;
+
+    @Option(names = "--node", paramLabel = "NODE", description = "Node of the device, with --device-name")
+    String node;
+
+    @Option(names = "--patch", paramLabel = "FILE", description = "Take the device from this merge-patch file instead of the bundled one")
+    String patch;
+
+    @Option(names = "--move-gpus", description = "Move PCI devices found under domain.devices.gpus to hostDevices (pcidevices v1.5–1.7 rejects them there)")
+    boolean moveGpus;
+
+    @Option(names = "--no-restart", description = "Only patch; the VM keeps running without the device until you restart it")
+    boolean noRestart;
+
+    @Option(names = "--start", description = "Start the VM if it is stopped (default: leave a stopped VM stopped)")
+    boolean start;
+
+    @Option(names = "--dry-run", description = "Print the patch and the hostDevices before/after; change nothing")
+    boolean dryRun;
+
+    @Option(names = "--timeout", paramLabel = "SECONDS", defaultValue = "300",
+            description = "How long to wait for the new instance to run (default: ${DEFAULT-VALUE})")
+    int timeoutSeconds;
+
+    public static void main(String... args) {
+        Cli.main(new attach(), args);
+    }
+
+    @Override
+    public Cli.Exit execute() {
+        PrintWriter stdout = spec.commandLine().getOut();
+        PrintWriter progress = out.structured() ? spec.commandLine().getErr() : stdout;
+        if (timeoutSeconds <= 0) throw new Cli.UserError(Cli.Exit.USAGE, "--timeout must be positive, e.g. --timeout 300");
+        KubernetesClient client = kube.client();
+        String ns = kube.namespace();
+
+        // Preconditions, all before any change.
+        GenericKubernetesResource vm = KubeVirt.vms(client).inNamespace(ns).withName(vmName).get();
+        if (vm == null) {
+            throw new Cli.UserError(Cli.Exit.NOT_FOUND, "virtualmachine \"" + vmName + "\" not found in namespace \"" + ns
+                    + "\" — check the name, or pass -n NAMESPACE (kubectl get vm -A)");
+        }
+        VmHostDevices.Target target = VmHostDevices.resolve(client, device, deviceName, node, patch, true);
+        Harvester.PciDevice pci = Harvester.device(client, target.name());
+        List<String> pciResources = VmHostDevices.pciResourceNames(client);
+        List<Map<String, Object>> gpus = VmHostDevices.passthroughGpus(vm, pciResources);
+        if (!gpus.isEmpty() && !moveGpus) {
+            Map<String, Object> g = gpus.get(0);
+            throw new Cli.UserError(Cli.Exit.PRECONDITION, vmName + " has PCI device " + g.get("name") + " (" + g.get("deviceName")
+                    + ") under domain.devices.gpus, which pcidevices v1.5–1.7 rejects on every update (\"gpu device " + g.get("name")
+                    + ": resource name " + g.get("deviceName") + " not found in pcidevice cache\") — re-run with --move-gpus to move it to hostDevices");
+        }
+        List<Passthrough.Check> failing = Passthrough.read(client, pci).failing();
+        if (!failing.isEmpty()) {
+            Passthrough.Check first = failing.get(0);
+            throw new Cli.UserError(Cli.Exit.PRECONDITION, pci.name() + " is not ready for passthrough: "
+                    + String.join("; ", failing.stream().map(Passthrough.Check::evidence).toList())
+                    + " — run: " + first.fix());
+        }
+        String pinned = KubeVirt.pinnedNode(vm);
+        if (pinned != null && !pinned.equals(target.node())) {
+            throw new Cli.UserError(Cli.Exit.PRECONDITION, vmName + " is pinned to node " + pinned + " (nodeSelector "
+                    + VmHostDevices.HOSTNAME_LABEL + "=" + pinned + ") but " + pci.name() + " is on node " + target.node()
+                    + " — pick a device on " + pinned + " (inventory --node " + pinned + ") or change the VM's node selector");
+        }
+        Function<GenericKubernetesResource, VmHostDevices.Edit> planner = v -> VmHostDevices.attach(v, target,
+                moveGpus ? VmHostDevices.passthroughGpus(v, pciResources) : List.of());
+
+        if (dryRun) {
+            VmHostDevices.Edit edit = planner.apply(vm);
+            return VmHostDevices.printDryRun(stdout, out, vmName, ns, target, edit);
+        }
+
+        // Action: read-modify-write of the VM (retried on 409 and on the webhook's cache race).
+        GenericKubernetesResource vmiBefore = VmRestart.vmi(client, ns, vmName);
+        VmHostDevices.Edit edit = VmHostDevices.apply(client, ns, vmName, planner, target.deviceName(), progress);
+        String ref = "virtualmachine.kubevirt.io/" + vmName;
+        if (!edit.changes().isEmpty()) progress.println(ref + " patched (" + String.join(", ", edit.changes()) + ")");
+        else if (edit.pinnedTo() == null) progress.println(ref + " unchanged (" + target.label() + " already in hostDevices)");
+        if (edit.pinnedTo() != null) {
+            progress.println(ref + " pinned to node " + edit.pinnedTo() + " (nodeSelector " + VmHostDevices.HOSTNAME_LABEL
+                    + ": the same resource may exist on other nodes)");
+        }
+        progress.flush();
+
+        // Restart and wait.
+        boolean inEffect = vmiBefore != null && "Running".equals(VmRestart.phase(vmiBefore))
+                && VmRestart.hasDevice(vmiBefore, target.deviceName()) && target.node().equals(VmRestart.node(vmiBefore));
+        String undo = "detach " + vmName + (ns.equals("default") ? "" : " -n " + ns) + " " + target.flags();
+        VmRestart.Result result;
+        try {
+            result = VmRestart.takeEffect(client, ns, vmName, vmiBefore, inEffect, noRestart, start,
+                    vmi -> VmRestart.hasDevice(vmi, target.deviceName()), Duration.ofSeconds(timeoutSeconds), progress);
+        } catch (VmRestart.SubresourceError e) {
+            throw VmHostDevices.failed(edit, Cli.Exit.REJECTED, "restart of " + vmName + " refused (" + e.code + "): " + e.getMessage(), undo);
+        }
+        VmRestart.Outcome o = result.outcome();
+        if (o != null && !o.running()) {
+            String problem = vmName + " " + o.problem();
+            if (o.problem().contains(VmRestart.NOT_PERMITTED)) {
+                problem += " — the KubeVirt CR " + Harvester.KUBEVIRT_NAMESPACE + "/" + Harvester.KUBEVIRT_NAME + " no longer permits "
+                        + target.deviceName() + " (diagnose --device " + pci.name() + ")";
+            }
+            throw VmHostDevices.failed(edit, o.timedOut() ? Cli.Exit.TIMEOUT : Cli.Exit.PARTIAL, problem, undo);
+        }
+
+        // Report.
+        String outcome = switch (result.action()) {
+            case STOPPED -> vmName + " is stopped: " + target.label() + " is used from its next start (start it now with --start)";
+            case RESTART_REQUIRED -> vmName + " RestartRequired: the running instance does not have " + target.label()
+                    + " until it restarts (virtctl restart " + vmName + ", or re-run without --no-restart)";
+            default -> vmName + " Running on " + VmRestart.node(o.vmi()) + " with " + target.describe();
+        };
+        if (out.structured()) {
+            Map<String, Object> report = VmHostDevices.report(vmName, ns, target, edit, false);
+            report.put("action", result.action().name());
+            if (o != null && o.vmi() != null) report.put("vmi", Map.of("uid", VmRestart.uid(o.vmi()), "phase", VmRestart.phase(o.vmi()),
+                    "node", String.valueOf(VmRestart.node(o.vmi()))));
+            report.put("message", outcome);
+            Render.structured(stdout, out.output, report);
+        } else {
+            stdout.println(outcome);
+        }
+        stdout.flush();
+        return Cli.Exit.OK;
+    }
+}

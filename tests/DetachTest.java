@@ -1,0 +1,137 @@
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.List;
+import java.util.Map;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.fabric8.kubernetes.client.utils.Serialization;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** detach: the undo of attach — exactly one entry out, the others kept, restart, wait. */
+class DetachTest {
+    static final String GPU = AttachTest.GPU;
+    static final String RES = AttachTest.RES;
+
+    SimCluster sim;
+
+    @BeforeEach
+    void start() {
+        sim = SimCluster.start();
+        AttachTest.ready(sim);
+    }
+
+    @AfterEach
+    void stop() {
+        sim.close();
+    }
+
+    void attached() {
+        Run.Result r = Run.against(sim, new attach(), "docker-host", "--device", GPU, "--timeout", "60");
+        assertEquals(0, r.exit(), r.all());
+        assertEquals(List.of(AttachTest.USB, AttachTest.GPU_ENTRY), AttachTest.hostDevices(sim));
+    }
+
+    @Test
+    void removesExactlyThatDeviceRestartsAndWaits() {
+        attached();
+        String uid = AttachTest.vmi(sim).getMetadata().getUid();
+        Run.Result r = Run.against(sim, new detach(), "docker-host", "--device", GPU, "--timeout", "60");
+        assertEquals(0, r.exit(), r.all());
+        List<String> lines = r.out().lines().toList();
+        assertTrue(lines.contains("virtualmachine.kubevirt.io/docker-host patched (hostDevices: -altra-000c01000)"), r.all());
+        assertTrue(lines.stream().anyMatch(l -> l.startsWith("restarting virtualmachine.kubevirt.io/docker-host")), r.all());
+        assertEquals("docker-host Running on altra without altra-000c01000 (nvidia.com/GA102_GEFORCE_RTX_3090)", lines.get(lines.size() - 1));
+        assertEquals(List.of(AttachTest.USB), AttachTest.hostDevices(sim));
+        assertNotEquals(uid, AttachTest.vmi(sim).getMetadata().getUid());
+        assertFalse(VmRestart.hasDevice(AttachTest.vmi(sim), RES));
+        assertTrue(VmRestart.hasDevice(AttachTest.vmi(sim), AttachTest.USB_RES));
+    }
+
+    @Test
+    void aDeviceThatIsNotThereIsANoOp() {
+        sim.clearClientRequests();
+        Run.Result r = Run.against(sim, new detach(), "docker-host", "--device", GPU);
+        assertEquals(0, r.exit(), r.all());
+        assertTrue(r.out().contains("virtualmachine.kubevirt.io/docker-host unchanged (no hostDevices entry altra-000c01000)"), r.all());
+        assertTrue(r.out().contains("docker-host Running on altra without altra-000c01000"), r.all());
+        assertEquals(List.of(), AttachTest.writes(sim));
+    }
+
+    @Test
+    void byResourceNameAloneAndWithARenamedEntry() {
+        // the pcidevices controller may have renamed the entry; deviceName still identifies it
+        KubeVirt.vms(sim.admin()).inNamespace("default").withName("docker-host").edit(vm -> {
+            VmHostDevices.setDevices(vm, List.of(Map.of("name", AttachTest.USB.name(), "deviceName", AttachTest.USB_RES),
+                    Map.of("name", "gpu1", "deviceName", RES)), List.of());
+            return vm;
+        });
+        String uid = AttachTest.vmi(sim).getMetadata().getUid();
+        Run.Result r = Run.against(sim, new detach(), "docker-host", "--device-name", RES);
+        assertEquals(0, r.exit(), r.all());
+        assertTrue(r.out().contains("patched (hostDevices: -gpu1)"), r.all());
+        // the running instance was started before gpu1 was added: nothing to restart
+        assertTrue(r.out().contains("docker-host Running on altra without nvidia.com/GA102_GEFORCE_RTX_3090\n"), r.all());
+        assertEquals(uid, AttachTest.vmi(sim).getMetadata().getUid());
+        assertEquals(List.of(AttachTest.USB), AttachTest.hostDevices(sim));
+    }
+
+    @Test
+    void twoEntriesWithTheSameResourceNeedTheDeviceName() {
+        KubeVirt.vms(sim.admin()).inNamespace("default").withName("docker-host").edit(vm -> {
+            VmHostDevices.setDevices(vm, List.of(Map.of("name", "gpu1", "deviceName", RES), Map.of("name", "gpu2", "deviceName", RES)), List.of());
+            return vm;
+        });
+        sim.clearClientRequests();
+        Run.Result r = Run.against(sim, new detach(), "docker-host", "--device-name", RES);
+        assertEquals(Cli.Exit.USAGE.code, r.exit(), r.all());
+        assertTrue(r.err().contains("2 hostDevices entries have deviceName nvidia.com/GA102_GEFORCE_RTX_3090 (gpu1 (nvidia.com/GA102_GEFORCE_RTX_3090), gpu2"), r.all());
+        assertEquals(List.of(), AttachTest.writes(sim));
+    }
+
+    @Test
+    void unknownVmOrDeviceIsNotFoundAndChangesNothing() {
+        sim.clearClientRequests();
+        Run.Result r = Run.against(sim, new detach(), "nope", "--device", GPU);
+        assertEquals(Cli.Exit.NOT_FOUND.code, r.exit(), r.all());
+        r = Run.against(sim, new detach(), "docker-host", "--device", "altra-0000ff000");
+        assertEquals(Cli.Exit.NOT_FOUND.code, r.exit(), r.all());
+        assertEquals(1, r.err().lines().count(), r.all());
+        assertEquals(List.of(), AttachTest.writes(sim));
+    }
+
+    @Test
+    void dryRunShowsTheListsAndTouchesNothing() throws Exception {
+        attached();
+        sim.clearClientRequests();
+        Run.Result r = Run.against(sim, new detach(), "docker-host", "--dry-run", "-o", "json");
+        assertEquals(0, r.exit(), r.all());
+        JsonNode j = Serialization.jsonMapper().readTree(r.out());
+        assertEquals(2, j.get("hostDevicesBefore").size());
+        assertEquals(1, j.get("hostDevicesAfter").size());
+        assertEquals("altra-0951-1666-003002", j.at("/hostDevicesAfter/0/name").asText());
+        assertTrue(j.get("dryRun").asBoolean());
+        assertEquals(List.of(), AttachTest.writes(sim));
+        assertEquals(List.of(AttachTest.USB, AttachTest.GPU_ENTRY), AttachTest.hostDevices(sim));
+    }
+
+    @Test
+    void aRestartThatFailsAfterThePatchSaysWhatChangedAndHowToUndo() {
+        attached();
+        // runStrategy Once: the instance runs, but virt-api refuses manual restarts
+        KubeVirt.vms(sim.admin()).inNamespace("default").withName("docker-host").edit(vm -> {
+            ((Map<String, Object>) vm.getAdditionalProperties().get("spec")).put("runStrategy", "Once");
+            return vm;
+        });
+        Run.Result r = Run.against(sim, new detach(), "docker-host", "--device", GPU);
+        assertEquals(Cli.Exit.REJECTED.code, r.exit(), r.all());
+        assertEquals("detach: restart of docker-host refused (409): Operation cannot be fulfilled on virtualmachine.kubevirt.io \"docker-host\": "
+                + "RunStategy Once does not support manual restart requests — changed: virtualmachine.kubevirt.io spec "
+                + "(hostDevices: -altra-000c01000); undo: attach docker-host --device altra-000c01000", r.err().trim());
+        assertEquals(List.of(AttachTest.USB), AttachTest.hostDevices(sim));
+    }
+}
