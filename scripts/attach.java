@@ -3,6 +3,7 @@
 //DESCRIPTION Add a claimed PCI device to a VM's hostDevices without wiping others, restart it and wait until it runs with the device
 //SOURCES lib/Cli.java lib/Kube.java lib/Harvester.java lib/KubeVirt.java lib/Passthrough.java lib/Render.java lib/Bundled.java
 //SOURCES lib/VmHostDevices.java lib/VmRestart.java
+//SOURCES claim.java
 
 import java.io.PrintWriter;
 import java.time.Duration;
@@ -53,6 +54,9 @@ public class attach implements Cli.Command {
     @Option(names = "--move-gpus", description = "Move PCI devices found under domain.devices.gpus to hostDevices (pcidevices v1.5–1.7 rejects them there)")
     boolean moveGpus;
 
+    @Option(names = "--claim", description = "Run the claim step first (claim the device's whole IOMMU group and wait) if it is not ready")
+    boolean claimFirst;
+
     @Option(names = "--no-restart", description = "Only patch; the VM keeps running without the device until you restart it")
     boolean noRestart;
 
@@ -95,7 +99,20 @@ public class attach implements Cli.Command {
                     + ": resource name " + g.get("deviceName") + " not found in pcidevice cache\") — re-run with --move-gpus to move it to hostDevices");
         }
         List<Passthrough.Check> failing = Passthrough.read(client, pci).failing();
-        if (!failing.isEmpty()) {
+        if (!failing.isEmpty() && claimFirst) {
+            // The runbook's "Apply the claims" step, by the claim command itself; nothing on the VM has changed yet.
+            List<String> args = new java.util.ArrayList<>(List.of(pci.name(), "--timeout", String.valueOf(timeoutSeconds)));
+            if (dryRun) args.add("--dry-run");
+            args.addAll(kube.asArgs());
+            progress.println("claiming first: claim " + pci.name());
+            progress.flush();
+            int rc = Cli.run(new claim(), progress, spec.commandLine().getErr(), args.toArray(new String[0]));
+            if (rc != 0) {
+                throw new Cli.UserError(Cli.Exit.of(rc), "the claim step failed (see above); " + vmName + " was not changed");
+            }
+            if (!dryRun) failing = Passthrough.read(client, pci).failing();
+        }
+        if (!failing.isEmpty() && !(dryRun && claimFirst)) {
             Passthrough.Check first = failing.get(0);
             throw new Cli.UserError(Cli.Exit.PRECONDITION, pci.name() + " is not ready for passthrough: "
                     + String.join("; ", failing.stream().map(Passthrough.Check::evidence).toList())

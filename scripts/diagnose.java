@@ -3,7 +3,7 @@
 //DESCRIPTION Check every known way PCI passthrough fails and print the fix for each
 //SOURCES lib/Cli.java lib/Kube.java lib/Harvester.java lib/KubeVirt.java lib/Passthrough.java lib/Render.java
 //SOURCES lib/Diagnosis.java lib/ControllerHealth.java lib/VmChecks.java
-//SOURCES claim.java
+//SOURCES claim.java attach.java
 
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
@@ -291,12 +291,8 @@ public class diagnose implements Cli.Command {
             case RESTART_CONTROLLER -> restartController(c, r.args().get(0), wait, stderr);
             case CLAIM, ATTACH -> {
                 Object cmd = ourCommand(r.kind());
-                if (cmd == null) {
-                    stderr.println("  not run: this build of diagnose cannot run `" + r.command() + "` itself — run it yourself");
-                    return;
-                }
                 List<String> args = new ArrayList<>(r.args());
-                args.addAll(kubeArgs());
+                args.addAll(kube.asArgs());
                 args.addAll(List.of("--timeout", String.valueOf(timeoutSeconds)));
                 int rc = Cli.run(cmd, spec.commandLine().getErr(), spec.commandLine().getErr(), args.toArray(new String[0]));
                 stderr.println("  " + r.command() + " exited " + rc);
@@ -309,9 +305,8 @@ public class diagnose implements Cli.Command {
     private static Object ourCommand(Diagnosis.Remedy.Kind kind) {
         return switch (kind) {
             case CLAIM -> new claim();
-            // Wired once scripts/attach.java is merged (add it to //SOURCES):
-            // case ATTACH -> new attach();
-            default -> null;
+            case ATTACH -> new attach();
+            case RESTART_CONTROLLER -> throw new IllegalArgumentException("not a command of ours: " + kind);
         };
     }
 
@@ -342,12 +337,4 @@ public class diagnose implements Cli.Command {
                 + "s — check: kubectl -n harvester-system get pods -l " + Harvester.CONTROLLER_POD_SELECTOR + " -o wide");
     }
 
-    /** The cluster-access flags we were given, for the commands --fix runs in-process. */
-    private List<String> kubeArgs() {
-        List<String> a = new ArrayList<>();
-        if (kube.kubeconfig != null) a.addAll(List.of("--kubeconfig", kube.kubeconfig));
-        if (kube.context != null) a.addAll(List.of("--context", kube.context));
-        a.addAll(List.of("--request-timeout", String.valueOf(kube.requestTimeoutSeconds)));
-        return a;
-    }
 }

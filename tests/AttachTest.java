@@ -461,6 +461,30 @@ class AttachTest {
     }
 
     @Test
+    void claimFlagRunsTheClaimStepFirstOnAFreshCluster() {
+        Run.Result r = Run.against(sim, new attach(), "docker-host", "--device", GPU, "--claim", "--timeout", "60");
+        assertEquals(0, r.exit(), r.all());
+        assertTrue(r.out().contains("claiming first: claim altra-000c01000"), r.all());
+        assertTrue(r.out().contains("altra-000c01001 created"), r.all());
+        for (String n : List.of(GPU, AUDIO)) {
+            var claim = Harvester.PciDeviceClaim.of(Harvester.pciDeviceClaims(sim.admin()).withName(n).get());
+            assertTrue(claim.passthroughEnabled() && claim.ownedBy(Harvester.device(sim.admin(), n)), n);
+        }
+        assertEquals(List.of(USB, GPU_ENTRY), hostDevices(sim));
+        assertEquals("Running", vmi(sim).get("status", "phase"));
+        assertTrue(VmRestart.hasDevice(vmi(sim), RES));
+    }
+
+    @Test
+    void claimFlagWithDryRunChangesNothing() {
+        Run.Result r = Run.against(sim, new attach(), "docker-host", "--device", GPU, "--claim", "--dry-run");
+        assertEquals(0, r.exit(), r.all());
+        assertEquals(List.of(), writes(sim), r.all());
+        assertEquals(List.of(), Harvester.pciDeviceClaims(sim.admin()).list().getItems());
+        assertEquals(List.of(USB), hostDevices(sim));
+    }
+
+    @Test
     void anUnclaimedDeviceFailsThePreconditionWithTheFix() {
         Run.Result r = Run.against(sim, new attach(), "docker-host", "--device", GPU);
         assertEquals(Cli.Exit.PRECONDITION.code, r.exit(), r.all());

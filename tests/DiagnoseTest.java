@@ -566,6 +566,24 @@ class DiagnoseTest {
     }
 
     @Test
+    void fixRunsAttachForAVmWithoutTheDevice() {
+        healthy();
+        editVm(vm -> {
+            hostDevices(vm).removeIf(o -> GPU.equals(((Map<?, ?>) o).get("name")));
+            return vm;
+        });
+        Run.Result r = diagnose("docker-host", "--device", GPU, "--fix", "--yes", "--timeout", "60");
+        assertTrue(r.err().contains("running: attach docker-host --device " + GPU + " -n default"), r.all());
+        var vm = KubeVirt.vms(c).inNamespace("default").withName("docker-host").get();
+        assertTrue(KubeVirt.hostDevices(vm).contains(new KubeVirt.HostDevice(GPU, GPU_RES)), vm.toString());
+        var vmi = KubeVirt.vmis(c).inNamespace("default").withName("docker-host").get();
+        assertEquals("Running", vmi.get("status", "phase"));
+        assertTrue(KubeVirt.hostDevices(vmi).contains(new KubeVirt.HostDevice(GPU, GPU_RES)), "restarted with the device");
+        String after = r.out().substring(r.out().lastIndexOf("CHECK "));
+        assertTrue(after.lines().anyMatch(l -> l.matches("vm-device\\s+PASS\\s+.*")), r.out());
+    }
+
+    @Test
     void gpuUnderGpusInsteadOfHostDevicesIsTheRealCauseOfTheCacheDenial() {
         healthy();
         editVm(vm -> {

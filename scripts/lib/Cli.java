@@ -46,6 +46,12 @@ public final class Cli {
             this.code = code;
             this.meaning = meaning;
         }
+
+        /** The Exit with that code (INTERNAL for an unknown one), e.g. for a command run in-process. */
+        public static Exit of(int code) {
+            for (Exit e : values()) if (e.code == code) return e;
+            return INTERNAL;
+        }
     }
 
     /** A failure the user can fix: one line naming the problem and the fix, no stack trace. */

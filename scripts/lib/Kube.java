@@ -66,6 +66,15 @@ public final class Kube {
             return config().getNamespace();
         }
 
+        /** The cluster-access options (not -n) as arguments, for a command run in-process on the same cluster. */
+        public java.util.List<String> asArgs() {
+            java.util.List<String> a = new ArrayList<>();
+            if (kubeconfig != null) a.addAll(List.of("--kubeconfig", kubeconfig));
+            if (context != null) a.addAll(List.of("--context", context));
+            a.addAll(List.of("--request-timeout", String.valueOf(requestTimeoutSeconds)));
+            return a;
+        }
+
         /** Server URL for messages; never includes credentials. */
         public String server() {
             return config().getMasterUrl();

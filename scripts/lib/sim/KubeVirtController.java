@@ -7,6 +7,7 @@ import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.Objects;
 import java.util.WeakHashMap;
 import java.util.concurrent.ConcurrentHashMap;
@@ -59,6 +60,8 @@ public final class KubeVirtController implements AutoCloseable {
     private final Map<String, Instant> phaseSince = new ConcurrentHashMap<>();
     /** VM "ns/name" → uid of the VMI last seen, to notice deletions. */
     private final Map<String, String> lastVmi = new ConcurrentHashMap<>();
+    /** uids of running VMIs whose allocation pcidevices has recorded (it acts on the VMI's Running event, once). */
+    private final Set<String> allocationWritten = ConcurrentHashMap.newKeySet();
 
     private KubeVirtController(SimCluster sim) {
         this.sim = sim;
@@ -361,7 +364,12 @@ public final class KubeVirtController implements AutoCloseable {
                 });
             }
             case "Running" -> {
-                if (!sim.fault(Fault.CONTROLLER_DOWN)) writeAllocation(vm, vmi);
+                // Written once per running VMI, like pcidevices' VMI handler: a later edit of the
+                // annotation (or of the spec) is not corrected, which is how stale annotations arise (#7398).
+                if (!sim.fault(Fault.CONTROLLER_DOWN) && !allocationWritten.contains(vmi.getMetadata().getUid())) {
+                    writeAllocation(vm, vmi);
+                    allocationWritten.add(vmi.getMetadata().getUid());
+                }
                 vmStatus(ns, name, s -> {
                     s.put("printableStatus", "Running");
                     s.put("ready", true);
