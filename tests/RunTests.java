@@ -57,6 +57,7 @@ public class RunTests {
                     return;
                 }
                 String name = id.getUniqueId().replaceAll(".*\\[class:([^\\]]+)\\].*\\[(?:method|test-template):([^(\\]]+).*", "$1#$2");
+                if (id.getUniqueId().contains("[test-template-invocation:")) name += " [" + id.getDisplayName() + "]";
                 switch (result.getStatus()) {
                     case SUCCESSFUL -> System.out.println("PASS " + name);
                     case ABORTED -> System.out.println("SKIP " + name);

@@ -1,0 +1,68 @@
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/** The README's first command: the whole runbook on the sandbox, and each fault caught where it bites. */
+class DemoTest {
+    static Run.Result demo(String... args) {
+        List<String> all = new ArrayList<>(List.of("--delay-ms", "50"));
+        all.addAll(List.of(args));
+        return Run.script(new demo(), all.toArray(new String[0]));
+    }
+
+    @Test
+    void theRunbookPassesEndToEnd() {
+        Run.Result r = demo();
+        assertEquals(0, r.exit(), r.all());
+        String out = r.out();
+        int inv = out.indexOf("━━ 1/5 inventory"), claim = out.indexOf("━━ 2/5 claim"), attach = out.indexOf("━━ 3/5 attach"),
+                verify = out.indexOf("━━ 4/5 verify"), diagnose = out.indexOf("━━ 5/5 diagnose");
+        assertTrue(inv >= 0 && inv < claim && claim < attach && attach < verify && verify < diagnose, out);
+        assertTrue(out.contains("pcideviceclaim.devices.harvesterhci.io/altra-000c01001 created (shares IOMMU group 18 with altra-000c01000)"), out);
+        assertTrue(out.contains("virtualmachine.kubevirt.io/docker-host patched (hostDevices: +altra-000c01000)"), out);
+        assertTrue(out.contains("docker-host Running on altra with altra-000c01000 (nvidia.com/GA102_GEFORCE_RTX_3090)"), out);
+        assertTrue(out.contains("[10de:2204]") && out.contains("RESULT: PASS"), out);
+        assertTrue(out.lines().anyMatch(l -> l.matches("\\d+ passed, \\d+ warnings, 0 failed")), out);
+        assertTrue(out.contains("Done: the RTX 3090 is visible inside default/docker-host."), out);
+    }
+
+    static Stream<Arguments> faults() {
+        return Stream.of(
+                // fault, exit code, failing step, what names the cause (in the demo's stdout+stderr)
+                Arguments.of("forbidden", 5, "Step 1 (inventory)", "forbidden (403"),
+                Arguments.of("controller-down", 9, "Step 2 (claim)", "controller-pod        FAIL"),
+                Arguments.of("bind-fails", 9, "Step 2 (claim)", "vfio-pci/bind: invalid argument"),
+                Arguments.of("not-permitted", 9, "Step 2 (claim)", "permitted             FAIL"),
+                Arguments.of("device-plugin-missing", 9, "Step 2 (claim)", "allocatable           FAIL"),
+                Arguments.of("guest-no-device", 24, "Step 4 (verify)", "not visible in the guest"),
+                Arguments.of("guest-sudo-password", 25, "Step 4 (verify)", "sudo"));
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("faults")
+    void eachFaultFailsAtItsStepAndIsNamed(String fault, int exit, String step, String cause) {
+        Run.Result r = demo("--fault", fault, "--timeout", "3");
+        assertEquals(exit, r.exit(), r.all());
+        assertTrue(r.out().contains(step + " failed with exit code " + exit), r.all());
+        assertTrue(r.out().contains("━━ 5/5 diagnose"), "diagnose runs after the failure: " + r.all());
+        assertTrue((r.out() + r.err()).contains(cause), "the cause '" + cause + "' is named: " + r.all());
+        assertFalse(r.out().contains("Done: the RTX 3090 is visible"), r.all());
+    }
+
+    @Test
+    void theWebhookRaceIsRetriedAndTheRunbookStillPasses() {
+        Run.Result r = demo("--fault", "webhook-race");
+        assertEquals(0, r.exit(), r.all());
+        assertTrue((r.out() + r.err()).contains("not yet in the pcidevices cache — retrying in"), r.all());
+        assertTrue(r.out().contains("RESULT: PASS"), r.all());
+    }
+}
