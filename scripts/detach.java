@@ -1,5 +1,6 @@
 ///usr/bin/env jbang "$0" "$@" ; exit $?
 //JAVA 17+
+//CDS
 //DESCRIPTION Remove exactly one PCI device from a VM's hostDevices, restart it and wait
 //SOURCES lib/Cli.java lib/Kube.java lib/Harvester.java lib/KubeVirt.java lib/Render.java lib/Bundled.java
 //SOURCES lib/VmHostDevices.java lib/VmRestart.java

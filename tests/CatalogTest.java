@@ -44,6 +44,11 @@ class CatalogTest {
             assertTrue(inv.out().lines().anyMatch(l -> l.startsWith("altra-000c01000 ") && l.contains("10de:2204")), inv.all());
         }
 
+        // The README's first command, through the catalog: every script, the simulator and its fixture travel.
+        Run.Result demo = jbang(work, jbangDir, "--offline", "demo@hv", "--delay-ms", "50");
+        assertEquals(0, demo.exit(), demo.all());
+        assertTrue(demo.out().contains("RESULT: PASS"), demo.all());
+
         Run.Result info = jbang(work, jbangDir, "--offline", "info", "tools", "inventory@hv");
         assertEquals(0, info.exit(), info.all());
         for (String f : Bundled.TEMPLATES) assertTrue(info.out().contains("\"" + f + "\""), f + " not bundled:\n" + info.out());
