@@ -602,6 +602,26 @@ class DiagnoseTest {
     @Test
     void gpuPrefixedNotPermittedPointsAtTheGpusField() {
         healthy();
+        // A coherent state (the simulated virt-controller re-renders a Pending VMI): the GPU sits under
+        // gpus in the VM and its instance, and its resource is not permitted.
+        KubeVirt.kubevirts(c).inNamespace("harvester-system").withName("kubevirt").edit(kv -> {
+            Map<String, Object> phd = kv.get("spec", "configuration", "permittedHostDevices");
+            phd.put("pciHostDevices", List.of(Map.of("pciVendorSelector", "10de:1aef", "resourceName", AUDIO_RES, "externalResourceProvider", true)));
+            return kv;
+        });
+        editVm(vm -> {
+            hostDevices(vm).removeIf(o -> GPU.equals(((Map<?, ?>) o).get("name")));
+            Map<String, Object> devices = vm.get("spec", "template", "spec", "domain", "devices");
+            devices.put("gpus", List.of(Map.of("name", "ga102", "deviceName", GPU_RES)));
+            return vm;
+        });
+        KubeVirt.vmis(c).inNamespace("default").withName("docker-host").edit(vmi -> {
+            Map<String, Object> devices = vmi.get("spec", "domain", "devices");
+            devices.put("hostDevices", new ArrayList<>(((List<Map<String, Object>>) devices.get("hostDevices")).stream()
+                    .filter(d -> !GPU.equals(d.get("name"))).toList()));
+            devices.put("gpus", List.of(Map.of("name", "ga102", "deviceName", GPU_RES)));
+            return vmi;
+        });
         vmiStatus("Pending", null, Map.of("type", "Synchronized", "status", "False", "reason", "FailedCreate",
                 "message", "failed to render launch manifest: GPU " + GPU_RES + " is not permitted in permittedHostDevices configuration"));
         expect(json(), 31, "not-permitted", "FAIL", "under domain.devices.gpus", "gpus/0");
