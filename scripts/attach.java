@@ -35,41 +35,18 @@ public class attach implements Cli.Command {
     @Mixin Kube.Options kube;
     @Mixin Cli.OutputOptions out;
     @Mixin Cli.VerboseOption verbose;
+    @Mixin VmHostDevices.DeviceOptions which;
+    @Mixin VmRestart.Options restart;
     @Spec CommandSpec spec;
 
     @Parameters(index = "0", paramLabel = "VM", description = "The VirtualMachine, e.g. docker-host")
     String vmName;
-
-    @Option(names = "--device", paramLabel = "NAME", description = "PCIDevice (= claim) name, e.g. altra-000c01000")
-    String device;
-
-    @Option(names = "--device-name", paramLabel = "RESOURCE", description = "Resource name, e.g. nvidia.com/GA102_GEFORCE_RTX_3090 (with --node)")
-    String deviceName;
-
-    @Option(names = "--node", paramLabel = "NODE", description = "Node of the device, with --device-name")
-    String node;
-
-    @Option(names = "--patch", paramLabel = "FILE", description = "Take the device from this merge-patch file instead of the bundled one")
-    String patch;
 
     @Option(names = "--move-gpus", description = "Move PCI devices found under domain.devices.gpus to hostDevices (pcidevices v1.5–1.7 rejects them there)")
     boolean moveGpus;
 
     @Option(names = "--claim", description = "Run the claim step first (claim the device's whole IOMMU group and wait) if it is not ready")
     boolean claimFirst;
-
-    @Option(names = "--no-restart", description = "Only patch; the VM keeps running without the device until you restart it")
-    boolean noRestart;
-
-    @Option(names = "--start", description = "Start the VM if it is stopped (default: leave a stopped VM stopped)")
-    boolean start;
-
-    @Option(names = "--dry-run", description = "Print the patch and the hostDevices before/after; change nothing")
-    boolean dryRun;
-
-    @Option(names = "--timeout", paramLabel = "SECONDS", defaultValue = "300",
-            description = "How long to wait for the new instance to run (default: ${DEFAULT-VALUE})")
-    int timeoutSeconds;
 
     public static void main(String... args) {
         Cli.main(new attach(), args);
@@ -79,7 +56,7 @@ public class attach implements Cli.Command {
     public Cli.Exit execute() {
         PrintWriter stdout = spec.commandLine().getOut();
         PrintWriter progress = out.structured() ? spec.commandLine().getErr() : stdout;
-        if (timeoutSeconds <= 0) throw new Cli.UserError(Cli.Exit.USAGE, "--timeout must be positive, e.g. --timeout 300");
+        Duration timeout = restart.timeout();
         KubernetesClient client = kube.client();
         String ns = kube.namespace();
 
@@ -89,7 +66,7 @@ public class attach implements Cli.Command {
             throw new Cli.UserError(Cli.Exit.NOT_FOUND, "virtualmachine \"" + vmName + "\" not found in namespace \"" + ns
                     + "\" — check the name, or pass -n NAMESPACE (kubectl get vm -A)");
         }
-        VmHostDevices.Target target = VmHostDevices.resolve(client, device, deviceName, node, patch, true);
+        VmHostDevices.Target target = which.resolve(client, true);
         Harvester.PciDevice pci = Harvester.device(client, target.name());
         List<String> pciResources = VmHostDevices.pciResourceNames(client);
         List<Map<String, Object>> gpus = VmHostDevices.passthroughGpus(vm, pciResources);
@@ -102,8 +79,8 @@ public class attach implements Cli.Command {
         List<Passthrough.Check> failing = Passthrough.read(client, pci).failing();
         if (!failing.isEmpty() && claimFirst) {
             // The runbook's "Apply the claims" step, by the claim command itself; nothing on the VM has changed yet.
-            List<String> args = new java.util.ArrayList<>(List.of(pci.name(), "--timeout", String.valueOf(timeoutSeconds)));
-            if (dryRun) args.add("--dry-run");
+            List<String> args = new java.util.ArrayList<>(List.of(pci.name(), "--timeout", String.valueOf(restart.timeoutSeconds)));
+            if (restart.dryRun) args.add("--dry-run");
             args.addAll(kube.asArgs());
             progress.println("claiming first: claim " + pci.name());
             progress.flush();
@@ -111,9 +88,9 @@ public class attach implements Cli.Command {
             if (rc != 0) {
                 throw new Cli.UserError(Cli.Exit.of(rc), "the claim step failed (see above); " + vmName + " was not changed");
             }
-            if (!dryRun) failing = Passthrough.read(client, pci).failing();
+            if (!restart.dryRun) failing = Passthrough.read(client, pci).failing();
         }
-        if (!failing.isEmpty() && !(dryRun && claimFirst)) {
+        if (!failing.isEmpty() && !(restart.dryRun && claimFirst)) {
             Passthrough.Check first = failing.get(0);
             throw new Cli.UserError(Cli.Exit.PRECONDITION, pci.name() + " is not ready for passthrough: "
                     + String.join("; ", failing.stream().map(Passthrough.Check::evidence).toList())
@@ -128,7 +105,7 @@ public class attach implements Cli.Command {
         Function<GenericKubernetesResource, VmHostDevices.Edit> planner = v -> VmHostDevices.attach(v, target,
                 moveGpus ? VmHostDevices.passthroughGpus(v, pciResources) : List.of());
 
-        if (dryRun) {
+        if (restart.dryRun) {
             VmHostDevices.Edit edit = planner.apply(vm);
             return VmHostDevices.printDryRun(stdout, out, vmName, ns, target, edit);
         }
@@ -151,8 +128,8 @@ public class attach implements Cli.Command {
         String undo = "detach " + vmName + (ns.equals("default") ? "" : " -n " + ns) + " " + target.flags();
         VmRestart.Result result;
         try {
-            result = VmRestart.takeEffect(client, ns, vmName, vmiBefore, inEffect, noRestart, start,
-                    vmi -> VmRestart.hasDevice(vmi, target.deviceName()), Duration.ofSeconds(timeoutSeconds), progress);
+            result = VmRestart.takeEffect(client, ns, vmName, vmiBefore, inEffect, restart.noRestart, restart.start,
+                    vmi -> VmRestart.hasDevice(vmi, target.deviceName()), timeout, progress);
         } catch (VmRestart.SubresourceError e) {
             throw VmHostDevices.failed(edit, Cli.Exit.REJECTED, "restart of " + vmName + " refused (" + e.code + "): " + e.getMessage(), undo);
         }

@@ -30,35 +30,12 @@ public class detach implements Cli.Command {
     @Mixin Kube.Options kube;
     @Mixin Cli.OutputOptions out;
     @Mixin Cli.VerboseOption verbose;
+    @Mixin VmHostDevices.DeviceOptions which;
+    @Mixin VmRestart.Options restart;
     @Spec CommandSpec spec;
 
     @Parameters(index = "0", paramLabel = "VM", description = "The VirtualMachine, e.g. docker-host")
     String vmName;
-
-    @Option(names = "--device", paramLabel = "NAME", description = "PCIDevice name of the entry, e.g. altra-000c01000")
-    String device;
-
-    @Option(names = "--device-name", paramLabel = "RESOURCE", description = "Resource name of the entry, e.g. nvidia.com/GA102_GEFORCE_RTX_3090")
-    String deviceName;
-
-    @Option(names = "--node", paramLabel = "NODE", description = "Node of the device (only narrows --device-name)")
-    String node;
-
-    @Option(names = "--patch", paramLabel = "FILE", description = "Take the device from this merge-patch file instead of the bundled one")
-    String patch;
-
-    @Option(names = "--no-restart", description = "Only patch; the running instance keeps the device until you restart it")
-    boolean noRestart;
-
-    @Option(names = "--start", description = "Start the VM if it is stopped (default: leave a stopped VM stopped)")
-    boolean start;
-
-    @Option(names = "--dry-run", description = "Print the patch and the hostDevices before/after; change nothing")
-    boolean dryRun;
-
-    @Option(names = "--timeout", paramLabel = "SECONDS", defaultValue = "300",
-            description = "How long to wait for the new instance to run (default: ${DEFAULT-VALUE})")
-    int timeoutSeconds;
 
     public static void main(String... args) {
         Cli.main(new detach(), args);
@@ -68,7 +45,7 @@ public class detach implements Cli.Command {
     public Cli.Exit execute() {
         PrintWriter stdout = spec.commandLine().getOut();
         PrintWriter progress = out.structured() ? spec.commandLine().getErr() : stdout;
-        if (timeoutSeconds <= 0) throw new Cli.UserError(Cli.Exit.USAGE, "--timeout must be positive, e.g. --timeout 300");
+        Duration timeout = restart.timeout();
         KubernetesClient client = kube.client();
         String ns = kube.namespace();
 
@@ -78,10 +55,10 @@ public class detach implements Cli.Command {
             throw new Cli.UserError(Cli.Exit.NOT_FOUND, "virtualmachine \"" + vmName + "\" not found in namespace \"" + ns
                     + "\" — check the name, or pass -n NAMESPACE (kubectl get vm -A)");
         }
-        VmHostDevices.Target target = VmHostDevices.resolve(client, device, deviceName, node, patch, false);
+        VmHostDevices.Target target = which.resolve(client, false);
         VmHostDevices.detach(vm, target); // fails now, before any change, when the entry is ambiguous
 
-        if (dryRun) return VmHostDevices.printDryRun(stdout, out, vmName, ns, target, VmHostDevices.detach(vm, target));
+        if (restart.dryRun) return VmHostDevices.printDryRun(stdout, out, vmName, ns, target, VmHostDevices.detach(vm, target));
 
         // Action: read-modify-write of the VM (retried on 409 and on the webhook's cache race).
         GenericKubernetesResource vmiBefore = VmRestart.vmi(client, ns, vmName);
@@ -98,8 +75,8 @@ public class detach implements Cli.Command {
         String undo = "attach " + vmName + (ns.equals("default") ? "" : " -n " + ns) + " " + target.flags();
         VmRestart.Result result;
         try {
-            result = VmRestart.takeEffect(client, ns, vmName, vmiBefore, inEffect, noRestart, start,
-                    vmi -> !VmRestart.hasDevice(vmi, target.deviceName()), Duration.ofSeconds(timeoutSeconds), progress);
+            result = VmRestart.takeEffect(client, ns, vmName, vmiBefore, inEffect, restart.noRestart, restart.start,
+                    vmi -> !VmRestart.hasDevice(vmi, target.deviceName()), timeout, progress);
         } catch (VmRestart.SubresourceError e) {
             throw VmHostDevices.failed(edit, Cli.Exit.REJECTED, "restart of " + vmName + " refused (" + e.code + "): " + e.getMessage(), undo);
         }

@@ -59,38 +59,8 @@ class AttachTest {
      * passthroughEnabled, vfio-pci drivers, both resources permitted in the KubeVirt CR, and the GPU
      * in altra's allocatable (the claim controller is another issue's; this is its end state).
      */
-    @SuppressWarnings("unchecked")
     static void ready(SimCluster sim) {
-        KubernetesClient c = sim.admin();
-        for (String n : List.of(GPU, AUDIO)) {
-            GenericKubernetesResource d = Harvester.pciDevices(c).withName(n).get();
-            sim.create(Serialization.unmarshal("""
-                    apiVersion: devices.harvesterhci.io/v1beta1
-                    kind: PCIDeviceClaim
-                    metadata:
-                      name: %s
-                      ownerReferences: [{apiVersion: devices.harvesterhci.io/v1beta1, kind: PCIDevice, name: %s, uid: %s}]
-                    spec: {address: "%s", nodeName: altra, userName: admin}
-                    status: {passthroughEnabled: true, kernelDriverToUnbind: nouveau}
-                    """.formatted(n, n, d.getMetadata().getUid(), d.get("status", "address")), GenericKubernetesResource.class));
-            Harvester.pciDevices(c).withName(n).editStatus(x -> {
-                ((Map<String, Object>) x.getAdditionalProperties().get("status")).put("kernelDriverInUse", "vfio-pci");
-                return x;
-            });
-        }
-        KubeVirt.kubevirts(c).inNamespace("harvester-system").withName("kubevirt").edit(kv -> {
-            Map<String, Object> phd = kv.get("spec", "configuration", "permittedHostDevices");
-            phd.put("pciHostDevices", List.of(
-                    Map.of("pciVendorSelector", "10de:2204", "resourceName", RES, "externalResourceProvider", true),
-                    Map.of("pciVendorSelector", "10de:1aef", "resourceName", "nvidia.com/GA102_HIGH_DEFINITION_AUDIO_CONTROLLER",
-                            "externalResourceProvider", true)));
-            return kv;
-        });
-        c.nodes().withName("altra").editStatus(n -> {
-            n.getStatus().getAllocatable().put(RES, new Quantity("1"));
-            n.getStatus().getCapacity().put(RES, new Quantity("1"));
-            return n;
-        });
+        Seed.gpuReady(sim);
     }
 
     static GenericKubernetesResource vm(SimCluster sim) {

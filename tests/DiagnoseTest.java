@@ -51,21 +51,7 @@ class DiagnoseTest {
 
     /** The state after claim + attach succeeded: everything diagnose checks holds. */
     void healthy() {
-        for (String n : List.of(GPU, AUDIO)) claim(n, "admin", true);
-        KubeVirt.kubevirts(c).inNamespace("harvester-system").withName("kubevirt").edit(kv -> {
-            Map<String, Object> phd = kv.get("spec", "configuration", "permittedHostDevices");
-            phd.put("pciHostDevices", new ArrayList<>(List.of(
-                    Map.of("pciVendorSelector", "10de:2204", "resourceName", GPU_RES, "externalResourceProvider", true),
-                    Map.of("pciVendorSelector", "10de:1aef", "resourceName", AUDIO_RES, "externalResourceProvider", true))));
-            return kv;
-        });
-        c.nodes().withName("altra").editStatus(n -> {
-            for (String r : List.of(GPU_RES, AUDIO_RES)) {
-                n.getStatus().getAllocatable().put(r, new Quantity("1"));
-                n.getStatus().getCapacity().put(r, new Quantity("1"));
-            }
-            return n;
-        });
+        Seed.gpuReady(sim);
         editVm(vm -> {
             hostDevices(vm).add(Map.of("name", GPU, "deviceName", GPU_RES));
             Map<String, Object> tspec = vm.get("spec", "template", "spec");
@@ -85,25 +71,11 @@ class DiagnoseTest {
 
     /** A claim like the UI makes (ownerReference to the live PCIDevice); enabled = what the controller did. */
     void claim(String name, String user, boolean enabled) {
-        GenericKubernetesResource d = Harvester.pciDevices(c).withName(name).get();
-        sim.create(Serialization.unmarshal("""
-                apiVersion: devices.harvesterhci.io/v1beta1
-                kind: PCIDeviceClaim
-                metadata:
-                  name: %s
-                  ownerReferences: [{apiVersion: devices.harvesterhci.io/v1beta1, kind: PCIDevice, name: %s, uid: %s}]
-                spec: {address: "%s", nodeName: altra, userName: %s}
-                status: {passthroughEnabled: %s, kernelDriverToUnbind: %s}
-                """.formatted(name, name, d.getMetadata().getUid(), d.get("status", "address"), user, enabled,
-                d.get("status", "kernelDriverInUse")), GenericKubernetesResource.class));
-        if (enabled) driver(name, "vfio-pci");
+        Seed.claim(sim, name, user, enabled);
     }
 
     void driver(String device, String driver) {
-        Harvester.pciDevices(c).withName(device).editStatus(x -> {
-            ((Map<String, Object>) x.getAdditionalProperties().get("status")).put("kernelDriverInUse", driver);
-            return x;
-        });
+        Seed.driver(sim, device, driver);
     }
 
     void editVm(java.util.function.UnaryOperator<GenericKubernetesResource> f) {

@@ -203,17 +203,7 @@ class InventoryTest {
     }
 
     private void claim(String name, boolean passthrough) {
-        var dev = Harvester.pciDevices(sim.admin()).withName(name).get();
-        sim.create(Serialization.unmarshal("""
-                apiVersion: devices.harvesterhci.io/v1beta1
-                kind: PCIDeviceClaim
-                metadata:
-                  name: %s
-                  ownerReferences: [{apiVersion: devices.harvesterhci.io/v1beta1, kind: PCIDevice, name: %s, uid: %s}]
-                spec: {address: "%s", nodeName: altra, userName: admin}
-                status: {passthroughEnabled: %s, kernelDriverToUnbind: nouveau}
-                """.formatted(name, name, dev.getMetadata().getUid(), dev.get("status", "address"), passthrough),
-                GenericKubernetesResource.class));
+        Seed.claim(sim, name, "admin", passthrough);
     }
 
     /** Adds a hostDevices entry and/or pins the VM, as a user's edit would. */

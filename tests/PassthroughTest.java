@@ -30,32 +30,7 @@ class PassthroughTest {
     void readyWhenTheWholeGroupIsOnVfioAndTheResourceIsPermittedAndAllocatable() {
         try (SimCluster sim = SimCluster.start()) {
             var c = sim.admin();
-            for (String n : List.of("altra-000c01000", "altra-000c01001")) {
-                GenericKubernetesResource d = Harvester.pciDevices(c).withName(n).get();
-                sim.create(Serialization.unmarshal("""
-                        apiVersion: devices.harvesterhci.io/v1beta1
-                        kind: PCIDeviceClaim
-                        metadata:
-                          name: %s
-                          ownerReferences: [{apiVersion: devices.harvesterhci.io/v1beta1, kind: PCIDevice, name: %s, uid: %s}]
-                        spec: {address: "%s", nodeName: altra, userName: admin}
-                        status: {passthroughEnabled: true, kernelDriverToUnbind: nouveau}
-                        """.formatted(n, n, d.getMetadata().getUid(), d.get("status", "address")), GenericKubernetesResource.class));
-                Harvester.pciDevices(c).withName(n).editStatus(x -> {
-                    ((Map<String, Object>) x.getAdditionalProperties().get("status")).put("kernelDriverInUse", "vfio-pci");
-                    return x;
-                });
-            }
-            KubeVirt.kubevirts(c).inNamespace("harvester-system").withName("kubevirt").edit(kv -> {
-                Map<String, Object> phd = kv.get("spec", "configuration", "permittedHostDevices");
-                phd.put("pciHostDevices", List.of(Map.of("pciVendorSelector", "10de:2204",
-                        "resourceName", "nvidia.com/GA102_GEFORCE_RTX_3090", "externalResourceProvider", true)));
-                return kv;
-            });
-            c.nodes().withName("altra").editStatus(n -> {
-                n.getStatus().getAllocatable().put("nvidia.com/GA102_GEFORCE_RTX_3090", new Quantity("1"));
-                return n;
-            });
+            Seed.gpuReady(sim);
             Passthrough.State s = Passthrough.read(c, Harvester.device(c, "altra-000c01000"));
             assertTrue(s.ready(), s.failing().toString());
             assertEquals(10, s.checks().size());

@@ -1,4 +1,4 @@
-//SOURCES Harvester.java KubeVirt.java Bundled.java Render.java
+//SOURCES Harvester.java KubeVirt.java Bundled.java Render.java VmRestart.java
 
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -22,6 +22,28 @@ import io.fabric8.kubernetes.client.utils.Serialization;
  * Shared by attach and detach.
  */
 public final class VmHostDevices {
+    /** How attach and detach are told which device: a PCIDevice name, a resource name, or a merge-patch file. */
+    public static class DeviceOptions {
+        @picocli.CommandLine.Option(names = "--device", paramLabel = "NAME", description = "PCIDevice (= claim) name, e.g. altra-000c01000")
+        public String device;
+
+        @picocli.CommandLine.Option(names = "--device-name", paramLabel = "RESOURCE",
+                description = "Resource name, e.g. nvidia.com/GA102_GEFORCE_RTX_3090 (narrowed by --node)")
+        public String deviceName;
+
+        @picocli.CommandLine.Option(names = "--node", paramLabel = "NODE", description = "Node of the device, with --device-name")
+        public String node;
+
+        @picocli.CommandLine.Option(names = "--patch", paramLabel = "FILE",
+                description = "Take the device from this merge-patch file instead of the bundled one")
+        public String patch;
+
+        /** The device these options name; needPciDevice: it must be a PCIDevice (detach also takes a bare resource). */
+        public Target resolve(KubernetesClient client, boolean needPciDevice) {
+            return VmHostDevices.resolve(client, device, deviceName, node, patch, needPciDevice);
+        }
+    }
+
     private VmHostDevices() {}
 
     public static final String DEFAULT_PATCH = "patches/vm-docker-host-nvidia-gpu.patch.json";
@@ -364,7 +386,7 @@ public final class VmHostDevices {
                     progress.println("admission webhook: resource name " + resourceName + " not yet in the pcidevices cache — retrying in "
                             + String.format("%.1f", wait / 1000.0) + "s (" + denials + "/" + WEBHOOK_RETRIES + ")");
                     progress.flush();
-                    sleep(wait);
+                    VmRestart.sleep(wait);
                     continue;
                 }
                 if (isCacheRace(e, resourceName)) {
@@ -387,14 +409,6 @@ public final class VmHostDevices {
         return e.getStatus() != null && e.getStatus().getMessage() != null ? e.getStatus().getMessage() : String.valueOf(e.getMessage());
     }
 
-    static void sleep(long ms) {
-        try {
-            Thread.sleep(ms);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new Cli.UserError(Cli.Exit.INTERNAL, "interrupted");
-        }
-    }
 
     // ---- report -----------------------------------------------------------------------------------
 

@@ -23,6 +23,27 @@ import io.fabric8.kubernetes.client.utils.Serialization;
  * VMI, as the runbook did, leaves a RerunOnFailure (Harvester's default) or Manual VM stopped.
  */
 public final class VmRestart {
+    /** How attach and detach make the change take effect, and how long they wait for it. */
+    public static class Options {
+        @picocli.CommandLine.Option(names = "--no-restart", description = "Only patch; the running instance changes at its next restart")
+        public boolean noRestart;
+
+        @picocli.CommandLine.Option(names = "--start", description = "Start the VM if it is stopped (default: leave a stopped VM stopped)")
+        public boolean start;
+
+        @picocli.CommandLine.Option(names = "--dry-run", description = "Print the patch and the hostDevices before/after; change nothing")
+        public boolean dryRun;
+
+        @picocli.CommandLine.Option(names = "--timeout", paramLabel = "SECONDS", defaultValue = "300",
+                description = "How long to wait for the new instance to run (default: ${DEFAULT-VALUE})")
+        public int timeoutSeconds;
+
+        public Duration timeout() {
+            if (timeoutSeconds <= 0) throw new Cli.UserError(Cli.Exit.USAGE, "--timeout must be positive, e.g. --timeout 300");
+            return Duration.ofSeconds(timeoutSeconds);
+        }
+    }
+
     private VmRestart() {}
 
     public static final String NOT_PERMITTED = "is not permitted in permittedHostDevices configuration";
