@@ -34,6 +34,8 @@ class DetachTest {
         Run.Result r = Run.against(sim, new attach(), "docker-host", "--device", GPU, "--timeout", "60");
         assertEquals(0, r.exit(), r.all());
         assertEquals(List.of(AttachTest.USB, AttachTest.GPU_ENTRY), AttachTest.hostDevices(sim));
+        // settled: pcidevices has recorded the allocation of the new instance (tests edit the VM next)
+        AttachTest.eventually(() -> KubeVirt.allocatedDevices(AttachTest.vm(sim)).get(AttachTest.RES), "allocation annotation");
     }
 
     @Test

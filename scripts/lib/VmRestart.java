@@ -145,49 +145,71 @@ public final class VmRestart {
         boolean tty = System.console() != null;
         String last = null;
         GenericKubernetesResource vmi = null;
-        while (true) {
-            vmi = vmi(c, ns, name);
-            String line;
-            if (vmi == null) {
-                line = name + ": no instance yet";
-            } else if (oldUid != null && oldUid.equals(uid(vmi))) {
-                line = name + ": stopping the old instance (" + phase(vmi) + ")";
-            } else {
-                String phase = phase(vmi);
-                Map<String, Object> sync = condition(vmi, "Synchronized");
-                Map<String, Object> sched = condition(vmi, "PodScheduled");
-                if ("Pending".equals(phase) && isFalse(sync) && String.valueOf(sync.get("message")).contains(NOT_PERMITTED)) {
-                    finish(progress, tty, last);
-                    return new Outcome(vmi, false, false, "instance Pending: " + sync.get("message"));
-                }
-                if ("Failed".equals(phase)) {
-                    finish(progress, tty, last);
-                    String why = isFalse(sync) && sync.get("message") != null ? ": " + sync.get("message") : "";
-                    return new Outcome(vmi, false, false, "instance Failed" + why);
-                }
-                if ("Running".equals(phase)) {
-                    if (wanted.test(vmi)) {
-                        finish(progress, tty, last);
-                        return new Outcome(vmi, true, false, null);
+        // A watch on the VMI wakes the loop on every change; each wake re-reads the current state.
+        java.util.concurrent.BlockingQueue<Object> changed = new java.util.concurrent.LinkedBlockingQueue<>();
+        try (io.fabric8.kubernetes.client.Watch watch = KubeVirt.vmis(c).inNamespace(ns).withName(name)
+                .watch(new io.fabric8.kubernetes.client.Watcher<GenericKubernetesResource>() {
+                    @Override
+                    public void eventReceived(Action action, GenericKubernetesResource resource) {
+                        changed.offer(action);
                     }
-                    finish(progress, tty, last);
-                    return new Outcome(vmi, false, false, "instance Running without the expected host device change (its spec differs from the VM's)");
+
+                    @Override
+                    public void onClose(io.fabric8.kubernetes.client.WatcherException cause) {
+                        changed.offer("closed");
+                    }
+                })) {
+            while (true) {
+                vmi = vmi(c, ns, name);
+                String line;
+                if (vmi == null) {
+                    line = name + ": no instance yet";
+                } else if (oldUid != null && oldUid.equals(uid(vmi))) {
+                    line = name + ": stopping the old instance (" + phase(vmi) + ")";
+                } else {
+                    String phase = phase(vmi);
+                    Map<String, Object> sync = condition(vmi, "Synchronized");
+                    Map<String, Object> sched = condition(vmi, "PodScheduled");
+                    if ("Pending".equals(phase) && isFalse(sync) && String.valueOf(sync.get("message")).contains(NOT_PERMITTED)) {
+                        finish(progress, tty, last);
+                        return new Outcome(vmi, false, false, "instance Pending: " + sync.get("message"));
+                    }
+                    if ("Failed".equals(phase)) {
+                        finish(progress, tty, last);
+                        String why = isFalse(sync) && sync.get("message") != null ? ": " + sync.get("message") : "";
+                        return new Outcome(vmi, false, false, "instance Failed" + why);
+                    }
+                    if ("Running".equals(phase)) {
+                        if (wanted.test(vmi)) {
+                            finish(progress, tty, last);
+                            return new Outcome(vmi, true, false, null);
+                        }
+                        finish(progress, tty, last);
+                        return new Outcome(vmi, false, false, "instance Running without the expected host device change (its spec differs from the VM's)");
+                    }
+                    line = name + ": " + phase + (node(vmi) != null ? " on " + node(vmi) : "");
+                    if (isFalse(sched) && sched.get("message") != null) line += " — " + sched.get("reason") + ": " + sched.get("message");
+                    else if (isFalse(sync) && sync.get("message") != null) line += " — " + sync.get("message");
                 }
-                line = name + ": " + phase + (node(vmi) != null ? " on " + node(vmi) : "");
-                if (isFalse(sched) && sched.get("message") != null) line += " — " + sched.get("reason") + ": " + sched.get("message");
-                else if (isFalse(sync) && sync.get("message") != null) line += " — " + sync.get("message");
+                if (!line.equals(last)) {
+                    if (tty) progress.print("\r\033[K" + line);
+                    else progress.println(line);
+                    progress.flush();
+                    last = line;
+                }
+                if (Instant.now().isAfter(deadline)) {
+                    finish(progress, tty, last);
+                    return new Outcome(vmi, false, true, "timed out after " + timeout.toSeconds() + "s; last state: " + line.substring(name.length() + 2));
+                }
+                // Wake on the next change, or after a second to re-check the deadline (and survive a dropped watch).
+                long waitMs = Math.max(1, Math.min(1000, Duration.between(Instant.now(), deadline).toMillis()));
+                try {
+                    changed.poll(waitMs, TimeUnit.MILLISECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new Cli.UserError(Cli.Exit.INTERNAL, "interrupted");
+                }
             }
-            if (!line.equals(last)) {
-                if (tty) progress.print("\r\033[K" + line);
-                else progress.println(line);
-                progress.flush();
-                last = line;
-            }
-            if (Instant.now().isAfter(deadline)) {
-                finish(progress, tty, last);
-                return new Outcome(vmi, false, true, "timed out after " + timeout.toSeconds() + "s; last state: " + line.substring(name.length() + 2));
-            }
-            sleep(250);
         }
     }
 
