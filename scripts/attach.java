@@ -61,11 +61,7 @@ public class attach implements Cli.Command {
         String ns = kube.namespace();
 
         // Preconditions, all before any change.
-        GenericKubernetesResource vm = KubeVirt.vms(client).inNamespace(ns).withName(vmName).get();
-        if (vm == null) {
-            throw new Cli.UserError(Cli.Exit.NOT_FOUND, "virtualmachine \"" + vmName + "\" not found in namespace \"" + ns
-                    + "\" — check the name, or pass -n NAMESPACE (kubectl get vm -A)");
-        }
+        GenericKubernetesResource vm = KubeVirt.vm(client, ns, vmName);
         VmHostDevices.Target target = which.resolve(client, true);
         Harvester.PciDevice pci = Harvester.device(client, target.name());
         List<String> pciResources = VmHostDevices.pciResourceNames(client);

@@ -50,11 +50,7 @@ public class detach implements Cli.Command {
         String ns = kube.namespace();
 
         // Preconditions.
-        GenericKubernetesResource vm = KubeVirt.vms(client).inNamespace(ns).withName(vmName).get();
-        if (vm == null) {
-            throw new Cli.UserError(Cli.Exit.NOT_FOUND, "virtualmachine \"" + vmName + "\" not found in namespace \"" + ns
-                    + "\" — check the name, or pass -n NAMESPACE (kubectl get vm -A)");
-        }
+        GenericKubernetesResource vm = KubeVirt.vm(client, ns, vmName);
         VmHostDevices.Target target = which.resolve(client, false);
         VmHostDevices.detach(vm, target); // fails now, before any change, when the entry is ambiguous
 

@@ -125,10 +125,7 @@ public class diagnose implements Cli.Command {
         }
         GenericKubernetesResource vm = null;
         if (vmName != null) {
-            vm = KubeVirt.vms(c).inNamespace(ns).withName(vmName).get();
-            if (vm == null) {
-                throw new Cli.UserError(Cli.Exit.NOT_FOUND, "VM \"" + ns + "/" + vmName + "\" not found — list VMs with: kubectl get vm -A");
-            }
+            vm = KubeVirt.vm(c, ns, vmName);
         }
         List<Harvester.PciDevice> all;
         try {

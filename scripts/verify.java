@@ -245,10 +245,7 @@ public class verify implements Cli.Command {
     private GenericKubernetesResource runningVmi(KubernetesClient client, String ns) {
         GenericKubernetesResource vmi = KubeVirt.vmis(client).inNamespace(ns).withName(vmName).get();
         if (vmi == null) {
-            if (KubeVirt.vms(client).inNamespace(ns).withName(vmName).get() == null) {
-                throw new Cli.UserError(Cli.Exit.NOT_FOUND, "VM \"" + vmName + "\" not found in namespace " + ns
-                        + " — check the name and -n NAMESPACE (kubectl get vm -A)");
-            }
+            KubeVirt.vm(client, ns, vmName); // an unknown VM is NOT_FOUND, not "not running"
             throw new Cli.UserError(Cli.Exit.VM_NOT_RUNNING, "VM " + ns + "/" + vmName + " has no running instance (no VMI)"
                     + " — start it (virtctl start " + vmName + ") and wait for it to be Running, then verify again");
         }

@@ -39,6 +39,16 @@ public final class KubeVirt {
         return c.genericKubernetesResources(KUBEVIRTS);
     }
 
+    /** The VirtualMachine ns/name, or a NOT_FOUND error that says how to find it. */
+    public static GenericKubernetesResource vm(KubernetesClient c, String ns, String name) {
+        GenericKubernetesResource vm = vms(c).inNamespace(ns).withName(name).get();
+        if (vm == null) {
+            throw new Cli.UserError(Cli.Exit.NOT_FOUND, "virtualmachine \"" + name + "\" not found in namespace \"" + ns
+                    + "\" — check the name, or pass -n NAMESPACE (kubectl get vm -A)");
+        }
+        return vm;
+    }
+
     /** One entry of spec.template.spec.domain.devices.hostDevices (or .gpus). */
     public record HostDevice(String name, String deviceName) {}
 
