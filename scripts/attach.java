@@ -146,17 +146,7 @@ public class attach implements Cli.Command {
                     + " until it restarts (virtctl restart " + vmName + ", or re-run without --no-restart)";
             default -> vmName + " Running on " + VmRestart.node(o.vmi()) + " with " + target.describe();
         };
-        if (out.structured()) {
-            Map<String, Object> report = VmHostDevices.report(vmName, ns, target, edit, false);
-            report.put("action", result.action().name());
-            if (o != null && o.vmi() != null) report.put("vmi", Map.of("uid", VmRestart.uid(o.vmi()), "phase", VmRestart.phase(o.vmi()),
-                    "node", String.valueOf(VmRestart.node(o.vmi()))));
-            report.put("message", outcome);
-            Render.structured(stdout, out.output, report);
-        } else {
-            stdout.println(outcome);
-        }
-        stdout.flush();
+        VmHostDevices.printOutcome(stdout, out, vmName, ns, target, edit, result, outcome);
         return Cli.Exit.OK;
     }
 }

@@ -7,7 +7,6 @@
 
 import java.io.PrintWriter;
 import java.time.Duration;
-import java.util.Map;
 
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.client.KubernetesClient;
@@ -88,17 +87,7 @@ public class detach implements Cli.Command {
                     + " until it restarts (virtctl restart " + vmName + ", or re-run without --no-restart)";
             default -> vmName + " Running on " + VmRestart.node(o.vmi()) + " without " + target.describe();
         };
-        if (out.structured()) {
-            Map<String, Object> report = VmHostDevices.report(vmName, ns, target, edit, false);
-            report.put("action", result.action().name());
-            if (o != null && o.vmi() != null) report.put("vmi", Map.of("uid", VmRestart.uid(o.vmi()), "phase", VmRestart.phase(o.vmi()),
-                    "node", String.valueOf(VmRestart.node(o.vmi()))));
-            report.put("message", outcome);
-            Render.structured(stdout, out.output, report);
-        } else {
-            stdout.println(outcome);
-        }
-        stdout.flush();
+        VmHostDevices.printOutcome(stdout, out, vmName, ns, target, edit, result, outcome);
         return Cli.Exit.OK;
     }
 }

@@ -456,4 +456,21 @@ public final class VmHostDevices {
         if (!edit.changed()) return new Cli.UserError(exit == Cli.Exit.PARTIAL ? Cli.Exit.PRECONDITION : exit, problem + " (the VM spec was not changed)");
         return new Cli.UserError(exit, problem + " — changed: virtualmachine.kubevirt.io spec (" + edit.summary() + "); undo: " + undo);
     }
+
+    /** The last line of attach/detach: the outcome sentence, or the JSON/YAML report with the instance it ended with. */
+    public static void printOutcome(PrintWriter stdout, Cli.OutputOptions out, String vmName, String ns, Target target, Edit edit,
+                                    VmRestart.Result result, String outcome) {
+        VmRestart.Outcome o = result.outcome();
+        if (out.structured()) {
+            Map<String, Object> report = report(vmName, ns, target, edit, false);
+            report.put("action", result.action().name());
+            if (o != null && o.vmi() != null) report.put("vmi", Map.of("uid", VmRestart.uid(o.vmi()), "phase", VmRestart.phase(o.vmi()),
+                    "node", String.valueOf(VmRestart.node(o.vmi()))));
+            report.put("message", outcome);
+            Render.structured(stdout, out.output, report);
+        } else {
+            stdout.println(outcome);
+        }
+        stdout.flush();
+    }
 }
