@@ -31,8 +31,30 @@ import picocli.CommandLine.Option;
 public final class Kube {
     private Kube() {}
 
+    /**
+     * At exit the JVM waits up to 300 ms for every thread blocked in native code, and the JDK HTTP
+     * client's selector thread always is (measured: 0.33 s between a script's last output and its
+     * exit; bench/RESULTS.md). Interrupted, it closes its selector and ends, so the JVM exits at once.
+     */
+    static void stopHttpSelectors() {
+        for (Thread t : Thread.getAllStackTraces().keySet()) {
+            if (t.getName().startsWith("HttpClient-") && t.getName().endsWith("-SelectorManager")) {
+                t.interrupt();
+                try {
+                    t.join(100);
+                } catch (InterruptedException e) {
+                    return;
+                }
+            }
+        }
+    }
+
     /** Picocli mixin: --kubeconfig, --context, -n/--namespace, resolved the way kubectl does. */
     public static class Options {
+        static {
+            Runtime.getRuntime().addShutdownHook(new Thread(Kube::stopHttpSelectors, "stop-http-selectors"));
+        }
+
         @Option(names = "--kubeconfig", paramLabel = "FILE",
                 description = "Kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)")
         public String kubeconfig;
