@@ -243,6 +243,7 @@ count "$scale" "$(kc "$scale")"; req_scale_kubectl=$n
 #    the device claimed, on vfio-pci, permitted and allocatable.
 attach_row="| \`attach docker-host --device altra-000c01000\` | not measured (attach not present) | | | | |"
 attach_verdict="not measured (attach not present)"
+bd_attach_row=
 if [ -f scripts/attach.java ]; then
   log "attach: on a cluster seeded ready"
   # Warm-up on a cluster of its own: builds the script and records its archive (only a real run
@@ -262,6 +263,9 @@ if [ -f scripts/attach.java ]; then
   attach_row="| \`attach docker-host --device altra-000c01000\` | $wall | $cpu | $latency | **$overhead** | $req_attach |"
   attach_verdict="$overhead s: $(verdict "$overhead" 0.5)"
   [ "$rc" = 0 ] || attach_verdict="**attach failed: exit $rc** (bench/out/attach.err)"
+  start_server ready-strace --ready --controller-delay-ms "${ATTACH_CONTROLLER_DELAY_MS:-0}" --vmi-phase-delay-ms "${ATTACH_VMI_PHASE_DELAY_MS:-0}"
+  breakdown bd-attach "JBANG_CACHE_DIR=$out/cache/attach $jb scripts/attach.java docker-host --device altra-000c01000 --kubeconfig $state/kubeconfig" "$(port_of "$state")"
+  bd_attach_row="| \`attach docker-host --device altra-000c01000\` | $bd_row |"
 fi
 
 # ---------------------------------------------------------------------------------------------
@@ -356,6 +360,7 @@ Ratio inventory / kubectl: **${warm_ratio}×** (resource.group name), $(ratio "$
 | \`./jbang inventory -o wide\` | $bd_inventory |
 | \`./jbang inventory -o wide\`, JBANG_WRAPPER_FAST=0 | $bd_via_jbang |
 | \`./jbang inventory -o wide\`, $scale_devices devices | $bd_scale |
+${bd_attach_row:-}
 
 For kubectl, "JVM start" is its process start. "First request → last output" holds all API
 requests and the rendering.
