@@ -136,6 +136,21 @@ class LauncherTest {
     }
 
     @Test
+    void withoutAFingerprintOfTheCheckoutJBangIsAsked() throws Exception {
+        setUp();
+        Run.Result first = jbang("--offline", "hello", "a");
+        assertEquals(0, first.exit(), first.all());
+        breakJBang();
+        // A find that fails (as a find without -printf does): no fingerprint, so no remembered command.
+        Path bin = Files.createDirectories(tmp.resolve("bin"));
+        Files.writeString(bin.resolve("find"), "#!/bin/sh\nexit 1\n");
+        assertTrue(bin.resolve("find").toFile().setExecutable(true));
+        Run.Result r = jbang(Map.of("PATH", bin + ":" + System.getenv("PATH")), "--offline", "hello", "a");
+        assertNotEquals(0, r.exit(), "the launcher must ask JBang (broken here) when it cannot fingerprint:\n" + r.all());
+        assertTrue(r.err().contains("dev.jbang.Main"), r.all());
+    }
+
+    @Test
     void classDataArchiveComesOnlyFromARunThatWorkedAndIsRemadeWhenTheJarChanges() throws Exception {
         setUp();
         // A one-class script's archive is small: accept any size here (the default minimum is 8 MB).
