@@ -138,16 +138,17 @@ class LauncherTest {
     @Test
     void withoutAFingerprintOfTheCheckoutJBangIsAsked() throws Exception {
         setUp();
-        Run.Result first = jbang("--offline", "hello", "a");
-        assertEquals(0, first.exit(), first.all());
-        breakJBang();
-        // A find that fails (as a find without -printf does): no fingerprint, so no remembered command.
+        // A find that fails (as a find without -printf does): no fingerprint, so nothing is remembered.
         Path bin = Files.createDirectories(tmp.resolve("bin"));
         Files.writeString(bin.resolve("find"), "#!/bin/sh\nexit 1\n");
         assertTrue(bin.resolve("find").toFile().setExecutable(true));
-        Run.Result r = jbang(Map.of("PATH", bin + ":" + System.getenv("PATH")), "--offline", "hello", "a");
-        assertNotEquals(0, r.exit(), "the launcher must ask JBang (broken here) when it cannot fingerprint:\n" + r.all());
-        assertTrue(r.err().contains("dev.jbang.Main"), r.all());
+        Map<String, String> noFind = Map.of("PATH", bin + ":" + System.getenv("PATH"));
+        Run.Result first = jbang(noFind, "--offline", "hello", "a");
+        assertEquals(0, first.exit(), first.all());
+        breakJBang();
+        Run.Result again = jbang(noFind, "--offline", "hello", "a");
+        assertNotEquals(0, again.exit(), "the launcher must ask JBang (broken here) when it cannot fingerprint:\n" + again.all());
+        assertTrue(again.err().contains("dev.jbang.Main"), again.all());
     }
 
     @Test
