@@ -121,11 +121,11 @@ class NodeChecksTest {
                 new Case("the host console holds the GPU's BAR", n -> n.write(GPU_DIR + "/boot_vga", "1\n")
                         .append("dmesg.log", "[  313.001234] vfio-pci 000c:01:00.0: BAR 1: can't reserve [mem 0x340000000000-0x3407ffffffff 64bit pref]\n"),
                         HEALTHY, NodeChecks.CONSOLE, Diagnosis.Status.FAIL,
-                        List.of("BAR 1: can't reserve", "efi-framebuffer.0 | sudo tee /sys/bus/platform/drivers/efi-framebuffer/unbind", "pcidevices#81", "lost on reboot")),
+                        List.of("dmesg (23 h ago): vfio-pci 000c:01:00.0: BAR 1: can't reserve", "efi-framebuffer.0 | sudo tee /sys/bus/platform/drivers/efi-framebuffer/unbind", "pcidevices#81", "lost on reboot")),
                 new Case("IOMMU faults in dmesg", n -> n.append("dmesg.log",
                         "[  420.100001] arm-smmu-v3 arm-smmu-v3.0.auto: event 0x10 received:\n"
                                 + "[  420.100002] vfio-pci 000c:01:00.0: timed out waiting for pending transaction; performing function level reset anyway\n"),
-                        HEALTHY, NodeChecks.DMESG, Diagnosis.Status.WARN, List.of("2 vfio/IOMMU error line(s)", "1 about group 18", "timed out waiting")),
+                        HEALTHY, NodeChecks.DMESG, Diagnosis.Status.WARN, List.of("2 vfio/IOMMU error line(s)", "1 about group 18", "latest (23 h ago): vfio-pci 000c:01:00.0: timed out waiting")),
                 new Case("sudo asks for a password", n -> n.write("dmesg_restrict", "1\n").write("sudo_password", ""),
                         HEALTHY, NodeChecks.SUDO, Diagnosis.Status.WARN,
                         List.of("sudo -n asked for a password", NodeChecks.IOMMU, NodeChecks.CONSOLE, NodeChecks.DMESG, "NOPASSWD: /usr/bin/dmesg")),

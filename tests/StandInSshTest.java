@@ -3,45 +3,66 @@
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.nio.file.Files;
-import java.nio.file.Path;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
 import java.security.KeyPair;
-import java.time.Duration;
+import java.security.PublicKey;
+import java.util.EnumSet;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 
+import org.apache.sshd.client.SshClient;
+import org.apache.sshd.client.channel.ChannelExec;
+import org.apache.sshd.client.channel.ClientChannelEvent;
+import org.apache.sshd.client.session.ClientSession;
+import org.apache.sshd.common.config.keys.KeyUtils;
+
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The sandbox's stand-ins over real SSH (sshj client, MINA server on loopback): the node answers
+ * The sandbox's stand-ins over SSH (MINA server and client on loopback): the node answers
  * the inspection script as a node in the simulated state, the guest answers the `verify --docker`
  * commands. Same checks as NodeChecksTest/GuestDockerTest, through a session.
  */
 class StandInSshTest {
-    @TempDir
-    static Path tmp;
-
     static final List<Harvester.PciDevice> CLAIMED = List.of(NodeChecksTest.GPU, NodeChecksTest.AUDIO, NodeChecksTest.NVME);
 
-    /** Runs body with a RemoteShell logged in to a server on 127.0.0.1 as user. */
-    static void session(String user, int port, String knownHostsLine, Path key, Consumer<RemoteShell> body) throws Exception {
-        Path dir = key.getParent();
-        Path knownHosts = Files.writeString(dir.resolve("known_hosts"), knownHostsLine + "\n");
-        GuestSsh.Target t = new GuestSsh.Target("127.0.0.1", port, user, List.of(key), knownHosts, false, Duration.ofSeconds(10));
-        try (GuestSsh s = GuestSsh.connect(t)) {
+    /**
+     * Runs body with a RemoteShell logged in to a stand-in on 127.0.0.1 as user, through MINA's SSH
+     * client (independent of the scripts' own SSH layer), the server's host key checked.
+     */
+    static void session(String user, int port, PublicKey hostKey, KeyPair key, Consumer<RemoteShell> body) throws Exception {
+        SshClient client = SshClient.setUpDefaultClient();
+        client.setServerKeyVerifier((session, remote, offered) -> KeyUtils.compareKeys(hostKey, offered));
+        client.start();
+        try (ClientSession s = client.connect(user, "127.0.0.1", port).verify(10, TimeUnit.SECONDS).getSession()) {
+            s.addPublicKeyIdentity(key);
+            s.auth().verify(10, TimeUnit.SECONDS);
             body.accept(command -> {
-                GuestSsh.Result r = s.run(command, Duration.ofSeconds(20));
-                return new RemoteShell.Result(r.exit(), r.out(), r.err());
+                ByteArrayOutputStream out = new ByteArrayOutputStream();
+                ByteArrayOutputStream err = new ByteArrayOutputStream();
+                try (ChannelExec ch = s.createExecChannel(command)) {
+                    ch.setOut(out);
+                    ch.setErr(err);
+                    ch.open().verify(10, TimeUnit.SECONDS);
+                    ch.waitFor(EnumSet.of(ClientChannelEvent.CLOSED), TimeUnit.SECONDS.toMillis(20));
+                    Integer exit = ch.getExitStatus();
+                    return new RemoteShell.Result(exit == null ? -1 : exit, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
             });
+        } finally {
+            client.stop();
         }
     }
 
     static List<Diagnosis.Finding> node(Consumer<NodeSshServer.Options> state) throws Exception {
-        Path dir = Files.createTempDirectory(tmp, "node-ssh");
         KeyPair user = GuestSshServer.newUserKey();
-        Path key = GuestSshServer.writeIdentity(dir.resolve("id_ed25519"), user, "test");
         NodeSshServer.Options o = new NodeSshServer.Options();
         o.authorizedKey = user.getPublic();
         o.devices = () -> CLAIMED;
@@ -49,7 +70,7 @@ class StandInSshTest {
         NodeChecks.Subject s = NodeChecksTest.HEALTHY;
         List<Diagnosis.Finding>[] out = new List[1];
         try (NodeSshServer node = NodeSshServer.start(o)) {
-            session(NodeSshServer.USER, node.port(), node.knownHostsLine(), key,
+            session(NodeSshServer.USER, node.port(), node.hostPublicKey(), user,
                     shell -> out[0] = NodeChecks.inspect(shell, "rancher@altra", s, NodeChecks.request(s)));
             assertTrue(node.commands().get(0).startsWith("sh -c '#!/bin/sh"), node.commands().toString());
         }
@@ -79,14 +100,12 @@ class StandInSshTest {
     }
 
     static List<Diagnosis.Finding> guest(Consumer<GuestSshServer.Options> state) throws Exception {
-        Path dir = Files.createTempDirectory(tmp, "guest-ssh");
         KeyPair user = GuestSshServer.newUserKey();
-        Path key = GuestSshServer.writeIdentity(dir.resolve("id_ed25519"), user, "test");
         GuestSshServer.Options o = new GuestSshServer.Options().authorizedKey(user.getPublic());
         state.accept(o);
         List<Diagnosis.Finding>[] out = new List[1];
         try (GuestSshServer g = GuestSshServer.start(o)) {
-            session(GuestSshServer.DEFAULT_USER, g.port(), g.knownHostsLine(), key,
+            session(GuestSshServer.DEFAULT_USER, g.port(), g.hostPublicKey(), user,
                     shell -> out[0] = GuestDocker.check(shell, GuestDockerTest.RTX_3090, GuestDockerTest.IMAGE));
         }
         return out[0];

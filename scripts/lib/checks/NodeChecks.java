@@ -241,9 +241,9 @@ public final class NodeChecks {
             List<String> bars = r.dmesg().stream().filter(l -> {
                 Matcher b = BAR.matcher(l);
                 return b.find() && b.group(1).equalsIgnoreCase(m.address());
-            }).map(NodeChecks::message).toList();
+            }).toList();
             if (!bars.isEmpty()) {
-                out.add(Diagnosis.Finding.fail(CONSOLE, name, "dmesg: " + bars.get(bars.size() - 1) + (bars.size() > 1 ? " (" + bars.size() + " such lines)" : "")
+                out.add(Diagnosis.Finding.fail(CONSOLE, name, "dmesg" + ago(r, bars.get(bars.size() - 1)) + ": " + message(bars.get(bars.size() - 1)) + (bars.size() > 1 ? " (" + bars.size() + " such lines)" : "")
                         + ": the host console still holds the GPU's memory" + ("1".equals(m.bootVga()) ? " (boot_vga=1)" : "") + held, CONSOLE_WORKAROUND));
             } else if ("1".equals(m.bootVga())) {
                 out.add(Diagnosis.Finding.warn(CONSOLE, name, m.address() + " is the boot VGA device (boot_vga=1)" + held
@@ -275,7 +275,7 @@ public final class NodeChecks {
 
     static List<Diagnosis.Finding> dmesgErrors(NodeInspection.Report r, Subject s) {
         if (!r.dmesgRead()) return List.of();
-        List<String> errors = r.dmesg().stream().filter(l -> ERROR.matcher(l).find() && !BAR.matcher(l).find()).map(NodeChecks::message).toList();
+        List<String> errors = r.dmesg().stream().filter(l -> ERROR.matcher(l).find() && !BAR.matcher(l).find()).toList();
         String subject = s.node();
         if (errors.isEmpty()) {
             return List.of(Diagnosis.Finding.pass(DMESG, subject, "no vfio or IOMMU (DMAR/AMD-Vi/SMMU) errors in dmesg since boot"));
@@ -285,7 +285,7 @@ public final class NodeChecks {
         String last = shown.get(shown.size() - 1);
         return List.of(Diagnosis.Finding.warn(DMESG, subject, errors.size() + " vfio/IOMMU error line(s) in dmesg since boot"
                         + (ours.isEmpty() ? " (none names group " + s.group() + ")" : ", " + ours.size() + " about group " + s.group())
-                        + "; latest: " + last,
+                        + "; latest" + ago(r, last) + ": " + message(last),
                 "read them in full on the node: sudo dmesg | grep -E 'DMAR|AMD-Vi|SMMU|vfio'; faults while the VM ran point at the device or its firmware"));
     }
 
@@ -298,6 +298,17 @@ public final class NodeChecks {
         return Diagnosis.Finding.warn(SUDO, s.node(), why + " as " + r.user() + "; " + skipped,
                 "let " + r.user() + " read the kernel log without a password (a sudoers line: " + r.user()
                         + " ALL=(root) NOPASSWD: /usr/bin/dmesg), or run on the node: sudo dmesg | grep -E 'DMAR|AMD-Vi|SMMU|vfio|BAR'");
+    }
+
+    private static final Pattern STAMP = Pattern.compile("^\\[\\s*(\\d+(?:\\.\\d+)?)\\]");
+
+    /** " (12 min ago)" for a kernel log line, from its [seconds since boot] and the node's uptime; "" when unknown. */
+    static String ago(NodeInspection.Report r, String line) {
+        Matcher m = STAMP.matcher(line);
+        if (r.uptime() < 0 || !m.find()) return "";
+        long s = Math.max(0, Math.round(r.uptime() - Double.parseDouble(m.group(1))));
+        String age = s < 90 ? s + " s" : s < 90 * 60 ? s / 60 + " min" : s < 48 * 3600 ? s / 3600 + " h" : s / 86400 + " days";
+        return " (" + age + " ago)";
     }
 
     /** A kernel log line without its "[  12.345678] " timestamp. */

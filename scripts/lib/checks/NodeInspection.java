@@ -90,8 +90,9 @@ public final class NodeInspection {
     /**
      * What the script printed. {@code dmesgSource} is "dmesg", "sudo" or "none"; when "none",
      * {@code sudoPassword} says sudo asked for a password and {@code dmesgDenied} says why otherwise.
+     * {@code uptime} is seconds since boot, -1 when unknown.
      */
-    public record Report(String cmdline, List<String> iommuUnits, int iommuGroups, String group, boolean groupMissing,
+    public record Report(String cmdline, double uptime, List<String> iommuUnits, int iommuGroups, String group, boolean groupMissing,
                          List<Function> members, List<Function> functions, List<VtCon> vtcons, List<String> framebuffers,
                          String user, String dmesgSource, boolean sudoPassword, String dmesgDenied, int groupAdds,
                          List<String> dmesg, boolean complete) {
@@ -105,6 +106,7 @@ public final class NodeInspection {
             List<String> l = new ArrayList<>();
             l.add("format=1");
             l.add(cmdline == null ? "cmdline.unreadable=/proc/cmdline" : "cmdline=" + cmdline);
+            if (uptime >= 0) l.add("uptime=" + uptime);
             iommuUnits.forEach(u -> l.add("iommu=" + u));
             l.add("iommu_groups=" + iommuGroups);
             if (group != null && !group.isEmpty()) {
@@ -129,6 +131,7 @@ public final class NodeInspection {
     /** Parses the script's output; unknown keys are ignored (a newer script may say more). */
     public static Report parse(String text) {
         String cmdline = null;
+        double uptime = -1;
         List<String> units = new ArrayList<>();
         int groups = 0;
         String group = null;
@@ -151,6 +154,7 @@ public final class NodeInspection {
             String value = line.substring(eq + 1);
             switch (key) {
                 case "cmdline" -> cmdline = value.strip();
+                case "uptime" -> uptime = parseDouble(value);
                 case "iommu" -> units.add(value);
                 case "iommu_groups" -> groups = parseInt(value);
                 case "group" -> group = value;
@@ -173,8 +177,16 @@ public final class NodeInspection {
                 default -> { }
             }
         }
-        return new Report(cmdline, units, groups, group, groupMissing, members, functions, vtcons, framebuffers,
+        return new Report(cmdline, uptime, units, groups, group, groupMissing, members, functions, vtcons, framebuffers,
                 user, source, sudoPassword, denied, adds, dmesg, complete);
+    }
+
+    private static double parseDouble(String s) {
+        try {
+            return Double.parseDouble(s.strip());
+        } catch (NumberFormatException e) {
+            return -1;
+        }
     }
 
     private static int parseInt(String s) {

@@ -24,6 +24,11 @@ else
     echo "cmdline.unreadable=$root/proc/cmdline"
 fi
 
+# Seconds since boot: dates the kernel log's [seconds] stamps ("how recent is that error").
+if up=$(cut -d' ' -f1 "$root/proc/uptime" 2>/dev/null) && [ -n "$up" ]; then
+    echo "uptime=$up"
+fi
+
 # IOMMU units the kernel registered (dmar0, ivhd0, smmu3.0x...), and how many groups exist.
 for e in "$root"/sys/class/iommu/*; do
     [ -e "$e" ] || [ -L "$e" ] || continue

@@ -84,7 +84,7 @@ public final class NodeSshServer implements AutoCloseable {
             }
         }
         long groups = o.iommu ? devices.stream().map(Harvester.PciDevice::iommuGroup).distinct().count() : 0;
-        return new NodeInspection.Report(CMDLINE,
+        return new NodeInspection.Report(CMDLINE, 86400.0,
                 o.iommu ? List.of("smmu3.0x0000000010000000", "smmu3.0x0000000028000000") : List.of(), (int) groups, group, groupMissing,
                 members, functions,
                 List.of(new NodeInspection.VtCon("vtcon0", "0", "(S) dummy device"), new NodeInspection.VtCon("vtcon1", "1", "(M) frame buffer device")),
@@ -106,6 +106,10 @@ public final class NodeSshServer implements AutoCloseable {
 
     public int port() {
         return ssh.port();
+    }
+
+    public PublicKey hostPublicKey() {
+        return ssh.hostPublicKey();
     }
 
     public String knownHostsLine() {
