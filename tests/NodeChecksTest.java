@@ -163,6 +163,24 @@ class NodeChecksTest {
     }
 
     @Test
+    void deviceWithoutAnIommuGroupIsStillInspected() {
+        // IOMMU off: the PCIDevices have no status.iommuGroup, so the request names the functions only.
+        Harvester.PciDevice gpu = new Harvester.PciDevice(GPU.name(), GPU.uid(), "altra", GPU.address(), "10de", "2204", "0300", null,
+                GPU.resourceName(), GPU.description(), "nouveau");
+        NodeChecks.Subject s = new NodeChecks.Subject("altra", null, List.of(gpu), Map.of());
+        try (FakeHost node = FakeHost.copy("node-altra")) {
+            node.delete("root/sys/class/iommu/smmu3.0x0000000010000000").delete("root/sys/class/iommu/smmu3.0x0000000028000000");
+            for (String g : List.of("6", "7", "17", "18")) deleteTree(node, "root/sys/kernel/iommu_groups/" + g);
+            node.link(GPU_DIR + "/driver", "../../../../bus/pci/drivers/nouveau").write(GPU_DIR + "/boot_vga", "1\n");
+            List<Diagnosis.Finding> all = run(node, s);
+            assertEquals(Diagnosis.Status.FAIL, Diagnosis.worst(of(all, NodeChecks.IOMMU)), show(all));
+            assertTrue(of(all, NodeChecks.GROUP).isEmpty(), show(all));
+            assertEquals(Diagnosis.Status.PASS, Diagnosis.worst(of(all, NodeChecks.DRIVER)), show(all));
+            assertEquals(Diagnosis.Status.WARN, Diagnosis.worst(of(all, NodeChecks.CONSOLE)), show(all));
+        }
+    }
+
+    @Test
     void unreachableNodeIsOneWarningThatLeavesTheExitCodeAlone() {
         RemoteShell down = command -> {
             throw new Cli.UserError(Cli.Exit.SSH_CONNECT, "connection refused");

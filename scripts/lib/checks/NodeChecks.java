@@ -200,12 +200,12 @@ public final class NodeChecks {
 
     static List<Diagnosis.Finding> drivers(NodeInspection.Report r, Subject s) {
         List<Diagnosis.Finding> out = new ArrayList<>();
-        for (NodeInspection.Function m : r.members()) {
+        for (NodeInspection.Function m : ofInterest(r)) {
             Harvester.PciDevice d = s.at(m.address());
-            if (d == null || !Objects.equals(s.group(), d.iommuGroup())) continue;
+            if (d == null || !m.present() || !Objects.equals(s.group(), d.iommuGroup())) continue;
             boolean claimed = s.claims().containsKey(d.name());
             String stale = Objects.equals(d.driver(), m.driver()) || (d.driver() == null && !m.hasDriver()) ? ""
-                    : " (PCIDevice status.kernelDriverInUse says " + (d.driver() == null ? "none" : d.driver()) + ": not refreshed yet)";
+                    : " (PCIDevice status.kernelDriverInUse says " + (d.driver() == null ? "none" : d.driver()) + ")";
             if (!claimed) {
                 out.add(Diagnosis.Finding.pass(DRIVER, d.name(), m.address() + " is on " + m.driver() + " (not claimed: claiming it moves it to vfio-pci)" + stale));
             } else if ("vfio-pci".equals(m.driver())) {
@@ -234,7 +234,7 @@ public final class NodeChecks {
     static List<Diagnosis.Finding> console(NodeInspection.Report r, Subject s) {
         List<Diagnosis.Finding> out = new ArrayList<>();
         String held = consoleHolders(r);
-        for (NodeInspection.Function m : r.members()) {
+        for (NodeInspection.Function m : ofInterest(r)) {
             Harvester.PciDevice d = s.at(m.address());
             if (!m.classId().startsWith("03")) continue; // display controllers only
             String name = d != null ? d.name() : m.address();
@@ -255,6 +255,11 @@ public final class NodeChecks {
             }
         }
         return out;
+    }
+
+    /** The group's members; the functions asked about when there is no group to list (IOMMU off, group unknown). */
+    private static List<NodeInspection.Function> ofInterest(NodeInspection.Report r) {
+        return r.members().isEmpty() ? r.functions().stream().filter(NodeInspection.Function::present).toList() : r.members();
     }
 
     private static String consoleHolders(NodeInspection.Report r) {
