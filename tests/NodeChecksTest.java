@@ -163,6 +163,40 @@ class NodeChecksTest {
     }
 
     @Test
+    void theScriptChangesNothing() throws Exception {
+        // Statically: no redirection except to /dev/null or between stdout and stderr, no sysfs writer.
+        String script = Files.readString(Run.repoRoot().resolve("scripts/lib/node/inspect-node.sh"));
+        for (String line : script.split("\n")) {
+            if (line.strip().startsWith("#")) continue;
+            String rest = line.replace("2>/dev/null", "").replace(">/dev/null", "").replace("2>&1", "").replace(">&2", "");
+            assertFalse(rest.contains(">"), "the node script may only read: " + line);
+            assertFalse(rest.matches(".*\\b(tee|rm|mv|cp|dd|modprobe|echo\\s+\\S+\\s*\\|)\\b.*"), "the node script may only read: " + line);
+        }
+        // Dynamically: the fake node's tree is byte for byte the same after a full run (sudo path included).
+        try (FakeHost node = FakeHost.copy("node-altra")) {
+            node.write("dmesg_restrict", "1\n");
+            Map<String, String> before = snapshot(node.path("root"));
+            List<Diagnosis.Finding> all = run(node, HEALTHY);
+            assertFalse(all.isEmpty());
+            assertEquals(before, snapshot(node.path("root")));
+        }
+    }
+
+    /** Every path under dir with its content or link target. */
+    private static Map<String, String> snapshot(java.nio.file.Path dir) throws java.io.IOException {
+        Map<String, String> m = new java.util.TreeMap<>();
+        try (Stream<java.nio.file.Path> all = Files.walk(dir)) {
+            for (java.nio.file.Path p : all.toList()) {
+                String key = dir.relativize(p).toString();
+                if (Files.isSymbolicLink(p)) m.put(key, "-> " + Files.readSymbolicLink(p));
+                else if (Files.isRegularFile(p)) m.put(key, Files.readString(p) + " @" + Files.getLastModifiedTime(p));
+                else m.put(key, "dir");
+            }
+        }
+        return m;
+    }
+
+    @Test
     void deviceWithoutAnIommuGroupIsStillInspected() {
         // IOMMU off: the PCIDevices have no status.iommuGroup, so the request names the functions only.
         Harvester.PciDevice gpu = new Harvester.PciDevice(GPU.name(), GPU.uid(), "altra", GPU.address(), "10de", "2204", "0300", null,
