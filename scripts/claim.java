@@ -96,9 +96,7 @@ public class claim implements Cli.Command {
             if (out.structured() || dryRun) {
                 report(stdout, result);
             } else if (!delete && !noWait && result.exit() == Cli.Exit.OK) {
-                for (Claiming.Outcome o : result.outcomes()) {
-                    stdout.println(Claiming.TYPE + "/" + o.target().name() + " condition met (passthrough ready)");
-                }
+                result.outcomes().forEach(o -> stdout.println(o.readyLine()));
             }
             stdout.flush();
             return result.exit();
@@ -163,29 +161,17 @@ public class claim implements Cli.Command {
                        @com.fasterxml.jackson.annotation.JsonInclude(com.fasterxml.jackson.annotation.JsonInclude.Include.NON_NULL) Object object,
                        @com.fasterxml.jackson.annotation.JsonInclude(com.fasterxml.jackson.annotation.JsonInclude.Include.NON_NULL) List<String> diff) {}
 
-    private List<String> diff(Claiming.Outcome o) {
-        return Claims.diff(o.live(), delete ? null : o.target().desired());
-    }
-
     private void report(PrintWriter stdout, Claiming.Result result) {
-        if (out.structured()) {
-            List<ClaimReport> claims = new ArrayList<>();
-            for (Claiming.Outcome o : result.outcomes()) {
-                var d = o.target().device();
-                claims.add(new ClaimReport(d.name(), d.node(), d.address(), o.action().word(), o.target().why(), o.ready(), o.missing(),
-                        dryRun ? o.target().desired() : null, dryRun ? diff(o) : null));
-            }
-            Render.structured(stdout, out.output, new Report(dryRun, claims));
+        if (!out.structured()) {
+            Claiming.printPlan(stdout, result.outcomes(), delete);
             return;
         }
-        // --dry-run, table: the line kubectl would print, the object, and the diff against live state.
+        List<ClaimReport> claims = new ArrayList<>();
         for (Claiming.Outcome o : result.outcomes()) {
-            stdout.println(o.line(true));
-            if (!delete && o.live() == null) {
-                Claims.yaml(o.target().desired()).lines().filter(l -> !l.equals("---")).forEach(l -> stdout.println("    " + l));
-            } else {
-                for (String l : diff(o)) stdout.println("    " + l);
-            }
+            var d = o.target().device();
+            claims.add(new ClaimReport(d.name(), d.node(), d.address(), o.action().word(), o.target().why(), o.ready(), o.missing(),
+                    dryRun ? o.target().desired() : null, dryRun ? o.diff(delete) : null));
         }
+        Render.structured(stdout, out.output, new Report(dryRun, claims));
     }
 }

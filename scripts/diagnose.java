@@ -3,8 +3,9 @@
 //CDS
 //DESCRIPTION Check every known way PCI passthrough fails and print the fix for each
 //SOURCES lib/Cli.java lib/Kube.java lib/Harvester.java lib/KubeVirt.java lib/Passthrough.java lib/Render.java
-//SOURCES lib/Diagnosis.java lib/ControllerHealth.java lib/VmChecks.java
-//SOURCES claim.java attach.java
+//SOURCES lib/Diagnosis.java lib/ControllerHealth.java lib/VmChecks.java lib/Claims.java lib/VmHostDevices.java lib/VmRestart.java
+//SOURCES lib/cli/Timeouts.java lib/model/HostDeviceMatch.java
+//SOURCES lib/steps/Claiming.java lib/steps/DeviceTarget.java lib/steps/Attaching.java lib/steps/VmDeviceChange.java
 
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
@@ -16,6 +17,9 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.Pod;
@@ -75,41 +79,39 @@ public class diagnose implements Cli.Command {
     public Cli.Exit execute() throws Exception {
         PrintWriter stdout = spec.commandLine().getOut();
         PrintWriter stderr = spec.commandLine().getErr();
-        if (timeoutSeconds <= 0) {
-            throw new Cli.UserError(Cli.Exit.USAGE, "--timeout " + timeoutSeconds + " is not positive — give seconds, e.g. --timeout 120");
-        }
-        Duration wait = Duration.ofSeconds(timeoutSeconds);
+        Duration wait = Timeouts.positive(timeoutSeconds);
         if (fix && !yes && System.console() == null) {
             throw new Cli.UserError(Cli.Exit.USAGE, "--fix needs confirmation and stdin is not a terminal — add --yes to fix without asking");
         }
-        KubernetesClient client = kube.client();
-        Target target = resolve(client);
+        try (KubernetesClient client = kube.client()) {
+            Target target = resolve(client);
 
-        List<Diagnosis.Finding> findings = checks(client, target);
-        if (!fix) {
+            List<Diagnosis.Finding> findings = checks(client, target);
+            if (!fix) {
+                report(stdout, findings);
+                return Diagnosis.exitFor(Diagnosis.worst(findings));
+            }
+            // With --fix, -o json/yaml prints only the final report, so stdout stays one document.
+            if (!out.structured()) report(stdout, findings);
+
+            List<Diagnosis.Remedy> remedies = remedies(findings);
+            if (remedies.isEmpty() || (!yes && !confirm(stderr, remedies))) {
+                stderr.println(remedies.isEmpty() ? "--fix: nothing here is safe to fix automatically; run the FIX commands yourself"
+                        : "--fix: nothing changed");
+                if (out.structured()) report(stdout, findings);
+                return Diagnosis.exitFor(Diagnosis.worst(findings));
+            }
+            if (yes) {
+                stderr.println("--fix will run:");
+                remedies.forEach(r -> stderr.println("  " + r.command()));
+            }
+            for (Diagnosis.Remedy r : remedies) apply(client, r, wait, stderr);
+            stderr.println("checking again:");
+            stderr.flush();
+            findings = checks(client, resolve(client));
             report(stdout, findings);
             return Diagnosis.exitFor(Diagnosis.worst(findings));
         }
-        // With --fix, -o json/yaml prints only the final report, so stdout stays one document.
-        if (!out.structured()) report(stdout, findings);
-
-        List<Diagnosis.Remedy> remedies = remedies(findings);
-        if (remedies.isEmpty() || (!yes && !confirm(stderr, remedies))) {
-            stderr.println(remedies.isEmpty() ? "--fix: nothing here is safe to fix automatically; run the FIX commands yourself"
-                    : "--fix: nothing changed");
-            if (out.structured()) report(stdout, findings);
-            return Diagnosis.exitFor(Diagnosis.worst(findings));
-        }
-        if (yes) {
-            stderr.println("--fix will run:");
-            remedies.forEach(r -> stderr.println("  " + r.command()));
-        }
-        for (Diagnosis.Remedy r : remedies) apply(client, r, wait, stderr);
-        stderr.println("checking again:");
-        stderr.flush();
-        findings = checks(client, resolve(client));
-        report(stdout, findings);
-        return Diagnosis.exitFor(Diagnosis.worst(findings));
     }
 
     // ---- preconditions: what to look at (unknown names are errors, not findings) ----
@@ -159,21 +161,13 @@ public class diagnose implements Cli.Command {
         return new Target(vm, devices, all, nodes, true);
     }
 
-    /** The PCIDevices a VM's hostDevices/gpus name, or else the ones its resource names point at (on its pinned node). */
+    /** The PCIDevices a VM's hostDevices/gpus mean (HostDeviceMatch; pooled entries: the first candidate on the pinned node). */
     private List<Harvester.PciDevice> devicesOf(GenericKubernetesResource vm, List<Harvester.PciDevice> all) {
-        List<KubeVirt.HostDevice> entries = new ArrayList<>(KubeVirt.hostDevices(vm));
-        entries.addAll(KubeVirt.gpus(vm));
         String pinned = node != null ? node : KubeVirt.pinnedNode(vm);
         Map<String, Harvester.PciDevice> out = new LinkedHashMap<>();
-        for (KubeVirt.HostDevice h : entries) {
-            var named = all.stream().filter(d -> d.name().equals(h.name())).findFirst();
-            if (named.isPresent()) {
-                out.putIfAbsent(named.get().name(), named.get());
-                continue;
-            }
-            all.stream().filter(d -> d.resourceName() != null && d.resourceName().equals(h.deviceName()))
-                    .filter(d -> pinned == null || pinned.equals(d.node()))
-                    .findFirst().ifPresent(d -> out.putIfAbsent(d.name(), d));
+        for (KubeVirt.HostDevice h : HostDeviceMatch.entries(vm)) {
+            HostDeviceMatch.Match m = HostDeviceMatch.of(h, all, pinned);
+            if (!m.isEmpty()) out.putIfAbsent(m.devices().get(0).name(), m.devices().get(0));
         }
         return List.copyOf(out.values());
     }
@@ -285,54 +279,72 @@ public class diagnose implements Cli.Command {
     private void apply(KubernetesClient c, Diagnosis.Remedy r, Duration wait, PrintWriter stderr) {
         stderr.println("running: " + r.command());
         stderr.flush();
-        switch (r.kind()) {
-            case RESTART_CONTROLLER -> restartController(c, r.args().get(0), wait, stderr);
-            case CLAIM, ATTACH -> {
-                Object cmd = ourCommand(r.kind());
-                List<String> args = new ArrayList<>(r.args());
-                args.addAll(kube.asArgs());
-                args.addAll(List.of("--timeout", String.valueOf(timeoutSeconds)));
-                int rc = Cli.run(cmd, spec.commandLine().getErr(), spec.commandLine().getErr(), args.toArray(new String[0]));
-                stderr.println("  " + r.command() + " exited " + rc);
-            }
+        Cli.Exit exit;
+        try {
+            exit = switch (r.kind()) {
+                case RESTART_CONTROLLER -> restartController(c, r.subject(), wait, stderr);
+                case CLAIM -> claim(c, r, wait, stderr);
+                case ATTACH -> attach(c, r, wait, stderr);
+            };
+        } catch (RuntimeException e) {
+            // One remedy failing does not stop the others; the check after --fix shows what is left.
+            if (!(Kube.translate(e) instanceof Cli.UserError u)) throw e;
+            stderr.println("  " + u.getMessage());
+            exit = u.exit;
         }
+        if (r.kind() != Diagnosis.Remedy.Kind.RESTART_CONTROLLER) stderr.println("  " + r.command() + " exited " + exit.code);
         stderr.flush();
     }
 
-    /** Our own commands, run in-process by --fix: they wait, report and undo like they do on the command line. */
-    private static Object ourCommand(Diagnosis.Remedy.Kind kind) {
-        return switch (kind) {
-            case CLAIM -> new claim();
-            case ATTACH -> new attach();
-            case RESTART_CONTROLLER -> throw new IllegalArgumentException("not a command of ours: " + kind);
-        };
+    /** The claim step, as `claim DEVICE` runs it: the device's whole IOMMU group, then wait until passthrough is on. */
+    private static Cli.Exit claim(KubernetesClient c, Diagnosis.Remedy r, Duration wait, PrintWriter stderr) {
+        Claiming step = new Claiming(c, new Claiming.Settings(false, false, false, Claims.DEFAULT_USER, wait), stderr, stderr);
+        Claiming.Result result = step.claim(step.forDevice(Harvester.device(c, r.device())));
+        if (result.exit() == Cli.Exit.OK) result.outcomes().forEach(o -> stderr.println(o.readyLine()));
+        return result.exit();
     }
 
-    /** Deletes the pod; its DaemonSet makes a new one on the same node. Waits for that one to be Ready. */
-    private static void restartController(KubernetesClient c, String pod, Duration wait, PrintWriter stderr) {
-        Pod old = c.pods().inNamespace(Harvester.CONTROLLER_NAMESPACE).withName(pod).get();
+    /** attach's checks and its change path, as `attach VM --device DEVICE -n NS` runs them (restart and wait). */
+    private static Cli.Exit attach(KubernetesClient c, Diagnosis.Remedy r, Duration wait, PrintWriter stderr) {
+        GenericKubernetesResource vm = KubeVirt.vm(c, r.namespace(), r.subject());
+        VmHostDevices.Target target = DeviceTarget.resolve(c, r.device(), null, null, null, true);
+        var edit = Attaching.check(c, vm, target, false);
+        var change = new VmDeviceChange.Request(r.namespace(), r.subject(), target, VmDeviceChange.Direction.ATTACH, edit, false, false, wait);
+        stderr.println(VmDeviceChange.run(c, change, stderr).message());
+        return Cli.Exit.OK;
+    }
+
+    /** Deletes the pod; its DaemonSet makes a new one on the same node. Waits (an informer, no polling) for that one to be Ready. */
+    private static Cli.Exit restartController(KubernetesClient c, String pod, Duration wait, PrintWriter stderr) {
+        var pods = c.pods().inNamespace(Harvester.CONTROLLER_NAMESPACE);
+        Pod old = pods.withName(pod).get();
         if (old == null) {
             stderr.println("  pod " + pod + " is already gone");
-            return;
+            return Cli.Exit.OK;
         }
         String nodeName = old.getSpec().getNodeName();
-        c.pods().inNamespace(Harvester.CONTROLLER_NAMESPACE).withName(pod).delete();
-        long deadline = System.nanoTime() + wait.toNanos();
-        while (System.nanoTime() < deadline) {
-            Pod fresh = ControllerHealth.podOn(ControllerHealth.pods(c), nodeName);
-            if (fresh != null && !fresh.getMetadata().getName().equals(pod) && ControllerHealth.ready(fresh)) {
-                stderr.println("  " + fresh.getMetadata().getName() + " is Ready on node " + nodeName);
-                return;
-            }
-            try {
-                Thread.sleep(200);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return;
-            }
+        pods.withName(pod).delete();
+        try {
+            List<Pod> now = pods.withLabel(Harvester.CONTROLLER_POD_SELECTOR.split("=", 2)[0], Harvester.CONTROLLER_POD_SELECTOR.split("=", 2)[1])
+                    .informOnCondition(l -> l.stream().anyMatch(p -> isNewReady(p, pod, nodeName)))
+                    .get(wait.toMillis(), TimeUnit.MILLISECONDS);
+            Pod fresh = now.stream().filter(p -> isNewReady(p, pod, nodeName)).findFirst().orElseThrow();
+            stderr.println("  " + fresh.getMetadata().getName() + " is Ready on node " + nodeName);
+            return Cli.Exit.OK;
+        } catch (TimeoutException e) {
+            stderr.println("  no new Ready controller pod on node " + nodeName + " after " + wait.toSeconds()
+                    + "s — check: kubectl -n harvester-system get pods -l " + Harvester.CONTROLLER_POD_SELECTOR + " -o wide");
+            return Cli.Exit.TIMEOUT;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return Cli.Exit.TIMEOUT;
+        } catch (ExecutionException e) {
+            throw e.getCause() instanceof RuntimeException re ? re : new IllegalStateException(e.getCause());
         }
-        stderr.println("  no new Ready controller pod on node " + nodeName + " after " + wait.toSeconds()
-                + "s — check: kubectl -n harvester-system get pods -l " + Harvester.CONTROLLER_POD_SELECTOR + " -o wide");
     }
 
+    private static boolean isNewReady(Pod p, String oldName, String nodeName) {
+        return !p.getMetadata().getName().equals(oldName) && nodeName.equals(p.getSpec().getNodeName())
+                && p.getMetadata().getDeletionTimestamp() == null && ControllerHealth.ready(p);
+    }
 }

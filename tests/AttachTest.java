@@ -241,7 +241,7 @@ class AttachTest {
         KubeVirtController.of(sim).webhookRaceDenials(100);
         Run.Result r = Run.against(sim, new attach(), "docker-host", "--device", GPU, "--timeout", "60");
         assertEquals(Cli.Exit.REJECTED.code, r.exit(), r.all());
-        assertTrue(KubeVirtController.of(sim).webhookRaceDenied() >= 1 + VmHostDevices.WEBHOOK_RETRIES);
+        assertTrue(KubeVirtController.of(sim).webhookRaceDenied() >= 1 + VmDeviceChange.WEBHOOK_RETRIES);
         assertTrue(r.out().contains("(6/6)"), r.all());
         assertTrue(r.err().contains("restart the harvester-pcidevices-controller pod"), r.all());
         assertEquals(List.of(USB), hostDevices(sim));
@@ -324,24 +324,24 @@ class AttachTest {
     @Test
     void simulatedSubresourcesAnswerLikeVirtApi() throws Exception {
         try (KubernetesClient c = userClient(sim)) {
-            var e = assertThrows(VmRestart.SubresourceError.class, () -> VmRestart.subresource(c, "default", "docker-host", "start"));
-            assertEquals(409, e.code);
-            assertEquals("Operation cannot be fulfilled on virtualmachine.kubevirt.io \"docker-host\": VM is already running", e.getMessage());
+            var e = assertThrows(KubernetesClientException.class, () -> VmRestart.subresource(c, "default", "docker-host", "start"));
+            assertEquals(409, e.getCode());
+            assertEquals("Operation cannot be fulfilled on virtualmachine.kubevirt.io \"docker-host\": VM is already running", VmRestart.message(e));
             VmRestart.subresource(c, "default", "docker-host", "stop");
             eventually(() -> vmi(sim) == null && "Stopped".equals(vm(sim).get("status", "printableStatus")), "stopped");
-            e = assertThrows(VmRestart.SubresourceError.class, () -> VmRestart.subresource(c, "default", "docker-host", "restart"));
-            assertEquals("Operation cannot be fulfilled on virtualmachine.kubevirt.io \"docker-host\": VM is not running: Halted", e.getMessage());
+            e = assertThrows(KubernetesClientException.class, () -> VmRestart.subresource(c, "default", "docker-host", "restart"));
+            assertEquals("Operation cannot be fulfilled on virtualmachine.kubevirt.io \"docker-host\": VM is not running: Halted", VmRestart.message(e));
             KubeVirt.vms(sim.admin()).inNamespace("default").withName("docker-host").edit(vm -> {
                 ((Map<String, Object>) vm.getAdditionalProperties().get("spec")).put("runStrategy", "Halted");
                 return vm;
             });
-            e = assertThrows(VmRestart.SubresourceError.class, () -> VmRestart.subresource(c, "default", "docker-host", "restart"));
-            assertEquals("Operation cannot be fulfilled on virtualmachine.kubevirt.io \"docker-host\": RunStategy Halted does not support manual restart requests", e.getMessage());
+            e = assertThrows(KubernetesClientException.class, () -> VmRestart.subresource(c, "default", "docker-host", "restart"));
+            assertEquals("Operation cannot be fulfilled on virtualmachine.kubevirt.io \"docker-host\": RunStategy Halted does not support manual restart requests", VmRestart.message(e));
             VmRestart.subresource(c, "default", "docker-host", "start"); // Halted: start sets runStrategy Always
             eventually(() -> vmi(sim) != null && "Running".equals(vmi(sim).get("status", "phase")), "started");
             assertEquals("Always", vm(sim).get("spec", "runStrategy"));
-            e = assertThrows(VmRestart.SubresourceError.class, () -> VmRestart.subresource(c, "default", "nope", "restart"));
-            assertEquals(404, e.code);
+            e = assertThrows(KubernetesClientException.class, () -> VmRestart.subresource(c, "default", "nope", "restart"));
+            assertEquals(404, e.getCode());
         }
     }
 

@@ -65,6 +65,16 @@ public final class Claiming {
             String why = target.why().equals("requested") ? "" : " (" + target.why() + ")";
             return TYPE + "/" + target.name() + " " + action.word() + (dryRun ? " (dry run)" : "") + why;
         }
+
+        /** The line kubectl wait prints once the claim is ready. */
+        public String readyLine() {
+            return TYPE + "/" + target.name() + " condition met (passthrough ready)";
+        }
+
+        /** The diff of the live claim against what the step wants (nothing, when unclaiming). */
+        public List<String> diff(boolean unclaiming) {
+            return Claims.diff(live, unclaiming ? null : target.desired());
+        }
     }
 
     /** How the step behaves: --only, --force, --dry-run, --user, and how long to wait (timeout null: do not wait). */
@@ -250,6 +260,19 @@ public final class Claiming {
             }
         }
         return left;
+    }
+
+    /** --dry-run as a table: the line kubectl would print, then the new object or the diff against the live one. */
+    public static void printPlan(PrintWriter w, List<Outcome> outcomes, boolean unclaiming) {
+        for (Outcome o : outcomes) {
+            w.println(o.line(true));
+            if (!unclaiming && o.live() == null) {
+                Claims.yaml(o.target().desired()).lines().filter(l -> !l.equals("---")).forEach(l -> w.println("    " + l));
+            } else {
+                o.diff(unclaiming).forEach(l -> w.println("    " + l));
+            }
+        }
+        w.flush();
     }
 
     // ---- shared ------------------------------------------------------------------------------
