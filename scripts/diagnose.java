@@ -4,7 +4,7 @@
 //DESCRIPTION Check every known way PCI passthrough fails and print the fix for each
 //SOURCES lib/Cli.java lib/Kube.java lib/Harvester.java lib/KubeVirt.java lib/Passthrough.java lib/Render.java
 //SOURCES lib/Diagnosis.java lib/ControllerHealth.java lib/VmChecks.java lib/Claims.java lib/VmHostDevices.java lib/VmRestart.java
-//SOURCES lib/cli/Timeouts.java lib/model/HostDeviceMatch.java
+//SOURCES lib/cli/Timeouts.java
 //SOURCES lib/steps/Claiming.java lib/steps/DeviceTarget.java lib/steps/Attaching.java lib/steps/VmDeviceChange.java
 
 import java.io.BufferedReader;
@@ -161,12 +161,12 @@ public class diagnose implements Cli.Command {
         return new Target(vm, devices, all, nodes, true);
     }
 
-    /** The PCIDevices a VM's hostDevices/gpus mean (HostDeviceMatch; pooled entries: the first candidate on the pinned node). */
+    /** The PCIDevices a VM's hostDevices/gpus mean (KubeVirt.match; pooled entries: the first candidate on the pinned node). */
     private List<Harvester.PciDevice> devicesOf(GenericKubernetesResource vm, List<Harvester.PciDevice> all) {
         String pinned = node != null ? node : KubeVirt.pinnedNode(vm);
         Map<String, Harvester.PciDevice> out = new LinkedHashMap<>();
-        for (KubeVirt.HostDevice h : HostDeviceMatch.entries(vm)) {
-            HostDeviceMatch.Match m = HostDeviceMatch.of(h, all, pinned);
+        for (KubeVirt.HostDevice h : KubeVirt.entries(vm)) {
+            KubeVirt.Match m = KubeVirt.match(h, all, pinned);
             if (!m.isEmpty()) out.putIfAbsent(m.devices().get(0).name(), m.devices().get(0));
         }
         return List.copyOf(out.values());
@@ -190,15 +190,15 @@ public class diagnose implements Cli.Command {
         }
         List<GenericKubernetesResource> usb = listOrEmpty(c);
         List<Pod> pods = ControllerHealth.pods(c);
-        List<GenericKubernetesResource> allVms = KubeVirt.vms(c).inAnyNamespace().list().getItems();
+        VmChecks.Cluster vms = VmChecks.read(c, t.vm() == null ? null : t.vm().getMetadata().getNamespace());
         for (Harvester.PciDevice d : t.devices()) {
             Pod pod = ControllerHealth.podOn(pods, d.node());
             Passthrough.State state = Passthrough.read(c, d);
             findings.addAll(Diagnosis.device(state, pod == null ? null : pod.getMetadata().getName(), usb));
             findings.addAll(nodeFindings(state));
-            findings.addAll(VmChecks.sharing(c, t.vm(), d, allVms, t.allDevices()));
+            findings.addAll(VmChecks.sharing(vms, t.vm(), d, t.allDevices()));
         }
-        if (t.vm() != null) findings.addAll(VmChecks.check(c, t.vm(), t.devices(), t.allDevices(), usb));
+        if (t.vm() != null) findings.addAll(VmChecks.check(vms, t.vm(), t.devices(), t.allDevices(), usb));
         return findings;
     }
 

@@ -58,8 +58,12 @@ public class inventory implements Cli.Command {
         if (vendor != null && vendor.isBlank()) {
             throw new Cli.UserError(Cli.Exit.USAGE, "--vendor is empty — pass a PCI vendor id such as 10de or a name such as nvidia");
         }
-        KubernetesClient client = kube.client();
+        try (KubernetesClient client = kube.client()) {
+            return list(stdout, client);
+        }
+    }
 
+    private Cli.Exit list(PrintWriter stdout, KubernetesClient client) {
         List<Harvester.PciDevice> all = listDevices(client);
         if (node != null && all.isEmpty() && client.nodes().withName(node).get() == null) {
             throw new Cli.UserError(Cli.Exit.NOT_FOUND, "node \"" + node + "\" not found — run inventory without --node to see all nodes");
@@ -152,9 +156,9 @@ public class inventory implements Cli.Command {
     }
 
     /**
-     * Which VM uses which PCIDevice, from VM specs. The allocation annotation is exact; an entry named
-     * after a PCIDevice is exact; otherwise the resource name is pooled, so every device with that
-     * resource (on the VM's pinned node, if pinned) is a candidate, marked with "?".
+     * Which VM uses which PCIDevice, from VM specs. The allocation annotation is exact; otherwise
+     * the one matching rule (KubeVirt.java): a pooled entry with several candidates
+     * marks each of them with "?".
      */
     static Map<String, TreeSet<String>> vmUsage(List<GenericKubernetesResource> vms, List<Harvester.PciDevice> devices) {
         Map<String, TreeSet<String>> usedBy = new LinkedHashMap<>();
@@ -162,26 +166,14 @@ public class inventory implements Cli.Command {
             String ref = KubeVirt.ref(vm);
             Map<String, List<String>> allocated = KubeVirt.allocatedDevices(vm);
             String pinned = KubeVirt.pinnedNode(vm);
-            List<KubeVirt.HostDevice> entries = new ArrayList<>(KubeVirt.hostDevices(vm));
-            entries.addAll(KubeVirt.gpus(vm));
-            for (KubeVirt.HostDevice hd : entries) {
+            for (KubeVirt.HostDevice hd : KubeVirt.entries(vm)) {
                 if (allocated.containsKey(hd.deviceName())) {
                     allocated.get(hd.deviceName()).forEach(n -> usedBy.computeIfAbsent(n, k -> new TreeSet<>()).add(ref));
                     continue;
                 }
-                var byName = devices.stream()
-                        .filter(d -> d.name().equals(hd.name()) && d.resourceName() != null && d.resourceName().equals(hd.deviceName()))
-                        .toList();
-                if (!byName.isEmpty()) {
-                    byName.forEach(d -> usedBy.computeIfAbsent(d.name(), k -> new TreeSet<>()).add(ref));
-                    continue;
-                }
-                var pooled = devices.stream()
-                        .filter(d -> hd.deviceName() != null && hd.deviceName().equals(d.resourceName()))
-                        .filter(d -> pinned == null || pinned.equals(d.node()))
-                        .toList();
-                String mark = pooled.size() == 1 ? ref : ref + "?";
-                pooled.forEach(d -> usedBy.computeIfAbsent(d.name(), k -> new TreeSet<>()).add(mark));
+                KubeVirt.Match m = KubeVirt.match(hd, devices, pinned);
+                String mark = m.exact() || m.devices().size() == 1 ? ref : ref + "?";
+                m.devices().forEach(d -> usedBy.computeIfAbsent(d.name(), k -> new TreeSet<>()).add(mark));
             }
         }
         return usedBy;

@@ -270,7 +270,7 @@ class AttachTest {
         assertEquals(1, r.err().lines().count(), r.all());
         GenericKubernetesResource vmi = vmi(sim);
         assertEquals("Pending", vmi.get("status", "phase"));
-        assertEquals("FailedCreate", VmRestart.condition(vmi, "Synchronized").get("reason"));
+        assertEquals("FailedCreate", KubeVirt.condition(vmi, "Synchronized").get("reason"));
     }
 
     @Test
@@ -364,7 +364,7 @@ class AttachTest {
                 GenericKubernetesResource v = vmi(sim);
                 return v != null && !old.equals(v.getMetadata().getUid()) && "Failed".equals(v.get("status", "phase")) ? v : null;
             }, "VMI Failed");
-            assertTrue(VmRestart.condition(failed, "Synchronized").get("message").toString()
+            assertTrue(KubeVirt.condition(failed, "Synchronized").get("message").toString()
                     .contains("vfio 000c:01:00.0: group 18 is not viable\nPlease ensure all devices within the iommu_group are bound to their vfio bus driver."));
 
             // now the device plugin is gone from altra: the launcher pod cannot be scheduled
@@ -377,11 +377,11 @@ class AttachTest {
             VmRestart.subresource(c, "default", "docker-host", "start");
             GenericKubernetesResource pending = eventually(() -> {
                 GenericKubernetesResource v = vmi(sim);
-                return v != null && VmRestart.condition(v, "PodScheduled") != null ? v : null;
+                return v != null && KubeVirt.condition(v, "PodScheduled") != null ? v : null;
             }, "PodScheduled condition");
             assertEquals("Scheduling", pending.get("status", "phase"));
             assertEquals("0/2 nodes are available: 1 Insufficient kubevirt.io/altra-0951-1666-003002, 2 Insufficient nvidia.com/GA102_GEFORCE_RTX_3090. preemption: 0/2 nodes are available: "
-                    + "2 Preemption is not helpful for scheduling.", VmRestart.condition(pending, "PodScheduled").get("message"));
+                    + "2 Preemption is not helpful for scheduling.", KubeVirt.condition(pending, "PodScheduled").get("message"));
             eventually(() -> "ErrorUnschedulable".equals(vm(sim).get("status", "printableStatus")), "ErrorUnschedulable");
         }
     }

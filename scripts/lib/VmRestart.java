@@ -83,27 +83,7 @@ public final class VmRestart {
 
     /** True when the instance's spec has a hostDevices (or gpus) entry with this deviceName. */
     public static boolean hasDevice(GenericKubernetesResource vmi, String deviceName) {
-        for (String field : List.of("hostDevices", "gpus")) {
-            Object l = vmi.get("spec", "domain", "devices", field);
-            if (l instanceof List<?> items) {
-                for (Object o : items) {
-                    if (o instanceof Map<?, ?> m && deviceName.equals(String.valueOf(m.get("deviceName")))) return true;
-                }
-            }
-        }
-        return false;
-    }
-
-    /** Condition {type} of the instance, or null. */
-    @SuppressWarnings("unchecked")
-    public static Map<String, Object> condition(GenericKubernetesResource vmi, String type) {
-        Object l = vmi.get("status", "conditions");
-        if (l instanceof List<?> items) {
-            for (Object o : items) {
-                if (o instanceof Map<?, ?> m && type.equals(m.get("type"))) return (Map<String, Object>) m;
-            }
-        }
-        return null;
+        return KubeVirt.entries(vmi).stream().anyMatch(h -> deviceName.equals(h.deviceName()));
     }
 
     static boolean isFalse(Map<String, Object> cond) {
@@ -152,7 +132,7 @@ public final class VmRestart {
     static Outcome judge(GenericKubernetesResource vmi, String oldUid, Predicate<GenericKubernetesResource> wanted) {
         if (vmi == null || (oldUid != null && oldUid.equals(uid(vmi)))) return null;
         String phase = phase(vmi);
-        Map<String, Object> sync = condition(vmi, "Synchronized");
+        Map<String, Object> sync = KubeVirt.condition(vmi, "Synchronized");
         if ("Pending".equals(phase) && isFalse(sync) && String.valueOf(sync.get("message")).contains(NOT_PERMITTED)) {
             return new Outcome(vmi, false, false, "instance Pending: " + sync.get("message"));
         }
@@ -169,8 +149,8 @@ public final class VmRestart {
     static String describe(String name, GenericKubernetesResource vmi, String oldUid) {
         if (vmi == null) return name + ": no instance yet";
         if (oldUid != null && oldUid.equals(uid(vmi))) return name + ": stopping the old instance (" + phase(vmi) + ")";
-        Map<String, Object> sync = condition(vmi, "Synchronized");
-        Map<String, Object> sched = condition(vmi, "PodScheduled");
+        Map<String, Object> sync = KubeVirt.condition(vmi, "Synchronized");
+        Map<String, Object> sched = KubeVirt.condition(vmi, "PodScheduled");
         String line = name + ": " + phase(vmi) + (node(vmi) != null ? " on " + node(vmi) : "");
         if (isFalse(sched) && sched.get("message") != null) line += " — " + sched.get("reason") + ": " + sched.get("message");
         else if (isFalse(sync) && sync.get("message") != null) line += " — " + sync.get("message");

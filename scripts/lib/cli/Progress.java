@@ -1,5 +1,3 @@
-//SOURCES ../Cli.java
-
 import java.io.PrintWriter;
 
 /**

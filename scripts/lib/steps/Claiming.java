@@ -1,5 +1,5 @@
 //SOURCES ../Cli.java ../Kube.java ../Harvester.java ../KubeVirt.java ../Passthrough.java ../Claims.java ../Bundled.java
-//SOURCES ../cli/Progress.java ../model/HostDeviceMatch.java Changes.java
+//SOURCES ../cli/Progress.java Changes.java
 
 import java.io.PrintWriter;
 import java.time.Duration;
@@ -217,7 +217,7 @@ public final class Claiming {
         for (Outcome o : planned) {
             if (o.action() == Action.UNCHANGED) continue;
             for (GenericKubernetesResource vm : vms) {
-                String how = HostDeviceMatch.uses(vm, o.target().device(), devices);
+                String how = KubeVirt.uses(vm, o.target().device(), devices);
                 if (how != null) users.add("VM " + KubeVirt.ref(vm) + " still references " + o.target().name() + " (" + how + ")");
             }
         }
