@@ -36,7 +36,7 @@ import picocli.CommandLine.Model.CommandSpec;
 /**
  * Replaces the runbook's "Troubleshooting" section: looks at everything the runbook tells you to
  * look at by hand (controller pods and their agent log, claims, drivers, the KubeVirt CR, node
- * allocatable, the VM and its instance) and every failure mode of users-and-peers.md §5 that the
+ * allocatable, the VM and its instance) and every failure mode the simulator models (scripts/lib/sim/Fault.java) that the
  * API shows, and prints one line per check with its evidence and the command that fixes it.
  */
 @Command(name = "diagnose", mixinStandardHelpOptions = true, sortOptions = false,

@@ -379,7 +379,7 @@ class ClaimTest {
         assertEquals("nouveau", driver(GPU));
         assertEquals("snd_hda_intel", driver(AUDIO));
         assertNull(allocatable(GPU_RES));
-        // OnRemove leaves the KubeVirt CR entry (facts §3.3)
+        // The controller's OnRemove leaves the KubeVirt CR entry (PciDevicesController.java, PCIDeviceClaimOnRemove)
         assertTrue(Passthrough.read(sim.admin(), Harvester.device(sim.admin(), GPU)).permittedResources().contains(GPU_RES));
 
         Run.Result again = claim("--delete", GPU);

@@ -12,7 +12,8 @@ import io.fabric8.kubernetes.api.model.Quantity;
 
 /**
  * What `diagnose` reports: findings (check, status, subject, evidence, fix), the catalogue of
- * known error messages (users-and-peers.md §5, facts §11) and the device checks, which are
+ * known error messages (VM_MESSAGES below; the simulator produces each, scripts/lib/sim/Fault.java)
+ * and the device checks, which are
  * Passthrough's definition of "ready" plus what only a diagnosis needs.
  */
 public final class Diagnosis {
