@@ -111,7 +111,7 @@ class AttachTest {
         ready(sim);
         String oldUid = vmi(sim).getMetadata().getUid();
         Run.Result r = Run.against(sim, new attach(), "docker-host", "--device", GPU, "--timeout", "60");
-        assertEquals(0, r.exit(), r.all());
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
         List<String> lines = r.out().lines().toList();
         assertTrue(lines.contains("virtualmachine.kubevirt.io/docker-host patched (hostDevices: +altra-000c01000)"), r.all());
         assertTrue(lines.stream().anyMatch(l -> l.startsWith("virtualmachine.kubevirt.io/docker-host pinned to node altra")), r.all());
@@ -140,14 +140,14 @@ class AttachTest {
     void withoutDeviceFlagsTheBundledPatchIsUsedAndARerunIsANoOp() {
         ready(sim);
         Run.Result first = Run.against(sim, new attach(), "docker-host", "--timeout", "60");
-        assertEquals(0, first.exit(), first.all());
+        assertEquals(Cli.Exit.OK.code, first.exit(), first.all());
         assertEquals(List.of(USB, GPU_ENTRY), hostDevices(sim));
         String uid = vmi(sim).getMetadata().getUid();
         String rv = vm(sim).getMetadata().getResourceVersion();
 
         sim.clearClientRequests();
         Run.Result again = Run.against(sim, new attach(), "docker-host", "--timeout", "60");
-        assertEquals(0, again.exit(), again.all());
+        assertEquals(Cli.Exit.OK.code, again.exit(), again.all());
         assertTrue(again.out().contains("virtualmachine.kubevirt.io/docker-host unchanged (altra-000c01000 already in hostDevices)"), again.all());
         assertTrue(again.out().contains("docker-host Running on altra with altra-000c01000"), again.all());
         assertEquals(List.of(), writes(sim), "a re-run must not write or restart");
@@ -162,9 +162,9 @@ class AttachTest {
         Path jbangDir = elsewhere.resolve("jbang-home");
         Path work = Files.createDirectories(elsewhere.resolve("work"));
         Run.Result add = CatalogTest.jbang(work, jbangDir, "catalog", "add", "--name", "hv", Run.repoRoot().resolve("jbang-catalog.json").toString());
-        assertEquals(0, add.exit(), add.all());
+        assertEquals(Cli.Exit.OK.code, add.exit(), add.all());
         Run.Result r = CatalogTest.jbang(work, jbangDir, "attach@hv", "docker-host", "--kubeconfig", sim.kubeconfig().toString(), "--timeout", "60");
-        assertEquals(0, r.exit(), r.all());
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
         assertTrue(r.out().contains("docker-host Running on altra with altra-000c01000 (nvidia.com/GA102_GEFORCE_RTX_3090)"), r.all());
         assertEquals(List.of(USB, GPU_ENTRY), hostDevices(sim));
     }
@@ -178,7 +178,7 @@ class AttachTest {
             return vm;
         });
         Run.Result r = Run.against(sim, new attach(), "docker-host", "--device", GPU, "--timeout", "60");
-        assertEquals(0, r.exit(), r.all());
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
         assertTrue(r.out().contains("unchanged"), r.all());
         // the running instance predates the entry: restarted so it takes effect
         assertTrue(r.out().contains("docker-host Running on altra with altra-000c01000"), r.all());
@@ -189,7 +189,7 @@ class AttachTest {
     void jsonOutputReportsTheChangeAndTheInstance() throws Exception {
         ready(sim);
         Run.Result r = Run.against(sim, new attach(), "docker-host", "--device", GPU, "-o", "json", "--timeout", "60");
-        assertEquals(0, r.exit(), r.all());
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
         JsonNode j = Serialization.jsonMapper().readTree(r.out());
         assertTrue(j.get("changed").asBoolean());
         assertEquals("altra", j.get("pinnedTo").asText());
@@ -216,7 +216,7 @@ class AttachTest {
             return null;
         });
         Run.Result r = Run.against(sim, new attach(), "docker-host", "--device", GPU, "--timeout", "60");
-        assertEquals(0, r.exit(), r.all());
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
         assertTrue(r.out().contains("(409 Conflict) — re-reading and retrying (1/5)"), r.all());
         assertEquals("someone-else", vm(sim).getMetadata().getLabels().get("edited-by"));
         assertEquals(List.of(USB, GPU_ENTRY), hostDevices(sim));
@@ -227,7 +227,7 @@ class AttachTest {
         ready(sim);
         sim.faults().add(Fault.WEBHOOK_RACE);
         Run.Result r = Run.against(sim, new attach(), "docker-host", "--device", GPU, "--timeout", "60");
-        assertEquals(0, r.exit(), r.all());
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
         assertEquals(2, KubeVirtController.of(sim).webhookRaceDenied());
         // fabric8 itself retries a 500 once, so two denials may be one or two of our retries
         assertTrue(r.out().contains("admission webhook: resource name " + RES + " not yet in the pcidevices cache — retrying in 0.5s (1/6)"), r.all());
@@ -292,7 +292,7 @@ class AttachTest {
         ready(sim);
         String uid = vmi(sim).getMetadata().getUid();
         Run.Result r = Run.against(sim, new attach(), "docker-host", "--device", GPU, "--no-restart");
-        assertEquals(0, r.exit(), r.all());
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
         assertTrue(r.out().contains("docker-host RestartRequired"), r.all());
         assertEquals(uid, vmi(sim).getMetadata().getUid());
         assertEquals(List.of(USB, GPU_ENTRY), hostDevices(sim));
@@ -309,13 +309,13 @@ class AttachTest {
         assertNull(vmi(sim), "RerunOnFailure does not recreate a deleted VMI");
 
         Run.Result r = Run.against(sim, new attach(), "docker-host", "--device", GPU);
-        assertEquals(0, r.exit(), r.all());
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
         assertTrue(r.out().contains("docker-host is stopped: altra-000c01000 is used from its next start (start it now with --start)"), r.all());
         assertNull(vmi(sim));
         assertEquals(List.of(USB, GPU_ENTRY), hostDevices(sim));
 
         Run.Result started = Run.against(sim, new attach(), "docker-host", "--device", GPU, "--start", "--timeout", "60");
-        assertEquals(0, started.exit(), started.all());
+        assertEquals(Cli.Exit.OK.code, started.exit(), started.all());
         assertTrue(started.out().contains("starting virtualmachine.kubevirt.io/docker-host"), started.all());
         assertTrue(started.out().contains("docker-host Running on altra with altra-000c01000"), started.all());
         assertTrue(VmRestart.hasDevice(vmi(sim), RES));
@@ -433,7 +433,7 @@ class AttachTest {
     @Test
     void claimFlagRunsTheClaimStepFirstOnAFreshCluster() {
         Run.Result r = Run.against(sim, new attach(), "docker-host", "--device", GPU, "--claim", "--timeout", "60");
-        assertEquals(0, r.exit(), r.all());
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
         assertTrue(r.out().contains("claiming first: claim altra-000c01000"), r.all());
         assertTrue(r.out().contains("altra-000c01001 created"), r.all());
         for (String n : List.of(GPU, AUDIO)) {
@@ -448,7 +448,7 @@ class AttachTest {
     @Test
     void claimFlagWithDryRunChangesNothing() {
         Run.Result r = Run.against(sim, new attach(), "docker-host", "--device", GPU, "--claim", "--dry-run");
-        assertEquals(0, r.exit(), r.all());
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
         assertEquals(List.of(), writes(sim), r.all());
         assertEquals(List.of(), Harvester.pciDeviceClaims(sim.admin()).list().getItems());
         assertEquals(List.of(USB), hostDevices(sim));
@@ -496,7 +496,7 @@ class AttachTest {
         assertEquals(List.of(), writes(sim));
 
         Run.Result moved = Run.against(sim, new attach(), "docker-host", "--device", GPU, "--move-gpus", "--timeout", "60");
-        assertEquals(0, moved.exit(), moved.all());
+        assertEquals(Cli.Exit.OK.code, moved.exit(), moved.all());
         assertTrue(moved.out().contains("patched (gpus: -ga102 → hostDevices)"), moved.all());
         assertEquals(List.of(USB, GPU_ENTRY), hostDevices(sim));
         assertEquals(List.of(), KubeVirt.gpus(vm(sim)));
@@ -509,7 +509,7 @@ class AttachTest {
         String uid = vmi(sim).getMetadata().getUid();
         sim.clearClientRequests();
         Run.Result r = Run.against(sim, new attach(), "docker-host", "--device", GPU, "--dry-run");
-        assertEquals(0, r.exit(), r.all());
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
         assertTrue(r.out().contains("hostDevices before: altra-0951-1666-003002 (kubevirt.io/altra-0951-1666-003002)"), r.all());
         assertTrue(r.out().contains("hostDevices after:  altra-0951-1666-003002 (kubevirt.io/altra-0951-1666-003002), altra-000c01000 (nvidia.com/GA102_GEFORCE_RTX_3090)"), r.all());
         assertTrue(r.out().contains("(dry run)"), r.all());
@@ -531,7 +531,7 @@ class AttachTest {
         assertEquals(Cli.Exit.USAGE.code, Run.against(sim, new attach(), "docker-host", "--device-name", RES).exit());
         assertEquals(Cli.Exit.USAGE.code, Run.against(sim, new attach(), "docker-host", "--patch", "/nonexistent.json").exit());
         Run.Result byName = Run.against(sim, new attach(), "docker-host", "--device-name", RES, "--node", "altra", "--dry-run");
-        assertEquals(0, byName.exit(), byName.all());
+        assertEquals(Cli.Exit.OK.code, byName.exit(), byName.all());
         assertTrue(byName.out().contains("altra-000c01000 (nvidia.com/GA102_GEFORCE_RTX_3090)"), byName.all());
         assertEquals(List.of(), writes(sim));
         assertFalse(hostDevices(sim).contains(GPU_ENTRY));

@@ -32,7 +32,7 @@ class DetachTest {
 
     void attached() {
         Run.Result r = Run.against(sim, new attach(), "docker-host", "--device", GPU, "--timeout", "60");
-        assertEquals(0, r.exit(), r.all());
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
         assertEquals(List.of(AttachTest.USB, AttachTest.GPU_ENTRY), AttachTest.hostDevices(sim));
         // settled: pcidevices has recorded the allocation of the new instance (tests edit the VM next)
         AttachTest.eventually(() -> KubeVirt.allocatedDevices(AttachTest.vm(sim)).get(AttachTest.RES), "allocation annotation");
@@ -43,7 +43,7 @@ class DetachTest {
         attached();
         String uid = AttachTest.vmi(sim).getMetadata().getUid();
         Run.Result r = Run.against(sim, new detach(), "docker-host", "--device", GPU, "--timeout", "60");
-        assertEquals(0, r.exit(), r.all());
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
         List<String> lines = r.out().lines().toList();
         assertTrue(lines.contains("virtualmachine.kubevirt.io/docker-host patched (hostDevices: -altra-000c01000)"), r.all());
         assertTrue(lines.stream().anyMatch(l -> l.startsWith("restarting virtualmachine.kubevirt.io/docker-host")), r.all());
@@ -58,7 +58,7 @@ class DetachTest {
     void aDeviceThatIsNotThereIsANoOp() {
         sim.clearClientRequests();
         Run.Result r = Run.against(sim, new detach(), "docker-host", "--device", GPU);
-        assertEquals(0, r.exit(), r.all());
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
         assertTrue(r.out().contains("virtualmachine.kubevirt.io/docker-host unchanged (no hostDevices entry altra-000c01000)"), r.all());
         assertTrue(r.out().contains("docker-host Running on altra without altra-000c01000"), r.all());
         assertEquals(List.of(), AttachTest.writes(sim));
@@ -74,7 +74,7 @@ class DetachTest {
         });
         String uid = AttachTest.vmi(sim).getMetadata().getUid();
         Run.Result r = Run.against(sim, new detach(), "docker-host", "--device-name", RES);
-        assertEquals(0, r.exit(), r.all());
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
         assertTrue(r.out().contains("patched (hostDevices: -gpu1)"), r.all());
         // the running instance was started before gpu1 was added: nothing to restart
         assertTrue(r.out().contains("docker-host Running on altra without nvidia.com/GA102_GEFORCE_RTX_3090\n"), r.all());
@@ -111,7 +111,7 @@ class DetachTest {
         attached();
         sim.clearClientRequests();
         Run.Result r = Run.against(sim, new detach(), "docker-host", "--dry-run", "-o", "json");
-        assertEquals(0, r.exit(), r.all());
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
         JsonNode j = Serialization.jsonMapper().readTree(r.out());
         assertEquals(2, j.get("hostDevicesBefore").size());
         assertEquals(1, j.get("hostDevicesAfter").size());
