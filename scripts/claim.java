@@ -15,6 +15,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
+import com.fasterxml.jackson.annotation.JsonInclude;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -154,12 +155,14 @@ public class claim implements Cli.Command {
     // ---- report ----------------------------------------------------------------------------
 
     /** The JSON/YAML document: {dryRun, claims: [{name, node, address, action, reason, ready, missing[, object, diff]}]}. */
+    @JsonInclude(JsonInclude.Include.ALWAYS)
     record Report(boolean dryRun, List<ClaimReport> claims) {}
 
+    @JsonInclude(JsonInclude.Include.ALWAYS)
     record ClaimReport(String name, String node, String address, String action, String reason, Boolean ready,
                        List<Claiming.Missing> missing,
-                       @com.fasterxml.jackson.annotation.JsonInclude(com.fasterxml.jackson.annotation.JsonInclude.Include.NON_NULL) Object object,
-                       @com.fasterxml.jackson.annotation.JsonInclude(com.fasterxml.jackson.annotation.JsonInclude.Include.NON_NULL) List<String> diff) {}
+                       @JsonInclude(JsonInclude.Include.NON_NULL) Object object,
+                       @JsonInclude(JsonInclude.Include.NON_NULL) List<String> diff) {}
 
     private void report(PrintWriter stdout, Claiming.Result result) {
         if (!out.structured()) {

@@ -13,6 +13,7 @@ import java.util.Map;
 import java.util.TreeSet;
 import java.util.regex.Pattern;
 
+import com.fasterxml.jackson.annotation.JsonInclude;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
@@ -74,8 +75,8 @@ public class inventory implements Cli.Command {
         Map<String, TreeSet<String>> usedBy = vmUsage(KubeVirt.vms(client).inAnyNamespace().list().getItems(), all);
 
         List<Harvester.IommuGroup> groups = Harvester.iommuGroups(all);
-        List<Map<String, Object>> devices = new ArrayList<>();
-        List<Map<String, Object>> groupReports = new ArrayList<>();
+        List<DeviceRow> devices = new ArrayList<>();
+        List<GroupRow> groupReports = new ArrayList<>();
         List<String> warnings = new ArrayList<>();
         for (Harvester.IommuGroup g : groups) {
             List<String> claimed = new ArrayList<>();
@@ -96,21 +97,11 @@ public class inventory implements Cli.Command {
             for (Harvester.PciDevice d : shown) {
                 devices.add(deviceReport(d, claims.get(d.name()), usedBy.get(d.name()), partial));
             }
-            Map<String, Object> gr = new LinkedHashMap<>();
-            gr.put("node", g.node());
-            gr.put("iommuGroup", g.group());
-            gr.put("devices", g.devices().stream().map(Harvester.PciDevice::name).toList());
-            gr.put("claimed", claimed);
-            gr.put("partiallyClaimed", partial);
-            groupReports.add(gr);
+            groupReports.add(new GroupRow(g.node(), g.group(), g.devices().stream().map(Harvester.PciDevice::name).toList(), claimed, partial));
         }
 
         if (out.structured()) {
-            Map<String, Object> report = new LinkedHashMap<>();
-            report.put("devices", devices);
-            report.put("iommuGroups", groupReports);
-            report.put("warnings", warnings);
-            Render.structured(stdout, out.output, report);
+            Render.structured(stdout, out.output, new Report(devices, groupReports, warnings));
             return Cli.Exit.OK;
         }
         if (devices.isEmpty()) {
@@ -179,47 +170,41 @@ public class inventory implements Cli.Command {
         return usedBy;
     }
 
-    private static Map<String, Object> deviceReport(Harvester.PciDevice d, Harvester.PciDeviceClaim claim,
-                                                    TreeSet<String> vms, boolean partialGroup) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("name", d.name());
-        m.put("node", d.node());
-        m.put("address", d.address());
-        m.put("vendorId", d.vendorId());
-        m.put("deviceId", d.deviceId());
-        m.put("classId", d.classId());
-        m.put("description", d.description());
-        m.put("resourceName", d.resourceName());
-        m.put("kernelDriverInUse", d.driver());
-        m.put("iommuGroup", d.iommuGroup());
-        m.put("groupPartiallyClaimed", partialGroup);
-        m.put("claim", claim == null ? "none" : claim.passthroughEnabled() ? "passthrough" : "claimed");
-        m.put("usedBy", vms == null ? List.of() : List.copyOf(vms));
-        return m;
+    /** The JSON/YAML document (field names are part of the output): devices, IOMMU groups, warnings. */
+    @JsonInclude(JsonInclude.Include.ALWAYS)
+    record Report(List<DeviceRow> devices, List<GroupRow> iommuGroups, List<String> warnings) {}
+
+    /** One IOMMU group with a shown device. */
+    @JsonInclude(JsonInclude.Include.ALWAYS)
+    record GroupRow(String node, String iommuGroup, List<String> devices, List<String> claimed, boolean partiallyClaimed) {}
+
+    /** One PCIDevice as listed. claim: none, claimed or passthrough; usedBy: VMs (a "?" marks a pooled candidate). */
+    @JsonInclude(JsonInclude.Include.ALWAYS)
+    record DeviceRow(String name, String node, String address, String vendorId, String deviceId, String classId, String description,
+                     String resourceName, String kernelDriverInUse, String iommuGroup, boolean groupPartiallyClaimed, String claim,
+                     List<String> usedBy) {}
+
+    private static DeviceRow deviceReport(Harvester.PciDevice d, Harvester.PciDeviceClaim claim, TreeSet<String> vms, boolean partialGroup) {
+        return new DeviceRow(d.name(), d.node(), d.address(), d.vendorId(), d.deviceId(), d.classId(), d.description(), d.resourceName(),
+                d.driver(), d.iommuGroup(), partialGroup, claim == null ? "none" : claim.passthroughEnabled() ? "passthrough" : "claimed",
+                vms == null ? List.of() : List.copyOf(vms));
     }
 
-    private void printTable(PrintWriter stdout, List<Map<String, Object>> devices) {
+    private void printTable(PrintWriter stdout, List<DeviceRow> devices) {
         boolean wide = out.output == Cli.Output.wide;
         Render.Table t = wide
                 ? new Render.Table("NAME", "NODE", "ADDRESS", "ID", "CLASS", "IOMMU", "DRIVER", "CLAIM", "VM", "RESOURCE", "DESCRIPTION")
                 : new Render.Table("NAME", "NODE", "ADDRESS", "ID", "IOMMU", "DRIVER", "CLAIM", "VM", "DESCRIPTION");
-        for (Map<String, Object> d : devices) {
-            String group = d.get("iommuGroup") + (Boolean.TRUE.equals(d.get("groupPartiallyClaimed")) ? " (partial!)" : "");
-            String vms = String.join(",", castList(d.get("usedBy")));
-            String id = d.get("vendorId") + ":" + d.get("deviceId");
+        for (DeviceRow d : devices) {
+            String group = d.iommuGroup() + (d.groupPartiallyClaimed() ? " (partial!)" : "");
+            String vms = String.join(",", d.usedBy());
+            String id = d.vendorId() + ":" + d.deviceId();
             if (wide) {
-                t.row(d.get("name"), d.get("node"), d.get("address"), id, d.get("classId"), group, d.get("kernelDriverInUse"),
-                        d.get("claim"), vms, d.get("resourceName"), d.get("description"));
+                t.row(d.name(), d.node(), d.address(), id, d.classId(), group, d.kernelDriverInUse(), d.claim(), vms, d.resourceName(), d.description());
             } else {
-                t.row(d.get("name"), d.get("node"), d.get("address"), id, group, d.get("kernelDriverInUse"),
-                        d.get("claim"), vms, d.get("description"));
+                t.row(d.name(), d.node(), d.address(), id, group, d.kernelDriverInUse(), d.claim(), vms, d.description());
             }
         }
         t.print(stdout);
-    }
-
-    @SuppressWarnings("unchecked")
-    private static List<String> castList(Object o) {
-        return (List<String>) o;
     }
 }

@@ -44,6 +44,7 @@ public final class Claiming {
     }
 
     /** One failing check of a claimed device, as reported (JSON field names are part of the output). */
+    @com.fasterxml.jackson.annotation.JsonInclude(com.fasterxml.jackson.annotation.JsonInclude.Include.ALWAYS)
     public record Missing(String check, String subject, String evidence, String fix) {
         static Missing of(Passthrough.Check c) {
             return new Missing(c.id(), c.subject(), c.evidence(), c.fix());

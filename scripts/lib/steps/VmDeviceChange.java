@@ -183,13 +183,14 @@ public final class VmDeviceChange {
     // ---- report -----------------------------------------------------------------------------------
 
     /** The device of the report. */
-    public record DeviceRef(String name, String deviceName, String node) {}
+    @JsonInclude(JsonInclude.Include.ALWAYS) public record DeviceRef(String name, String deviceName, String node) {}
 
     /** The instance the change ended with. */
-    public record VmiRef(String uid, String phase, String node) {}
+    @JsonInclude(JsonInclude.Include.ALWAYS) public record VmiRef(String uid, String phase, String node) {}
 
     /** The JSON/YAML report of attach and detach (--dry-run and -o json); field names are part of the output. */
-    public record Report(String vm, String namespace, DeviceRef device, boolean changed, List<String> changes, String pinnedTo,
+    /* ALWAYS: a null field is printed as null, in YAML too (as the map this replaced did). */
+    @JsonInclude(JsonInclude.Include.ALWAYS) public record Report(String vm, String namespace, DeviceRef device, boolean changed, List<String> changes, String pinnedTo,
                          List<Map<String, Object>> hostDevicesBefore, List<Map<String, Object>> hostDevicesAfter,
                          Map<String, Object> patch, boolean dryRun,
                          @JsonInclude(JsonInclude.Include.NON_NULL) String action,
