@@ -1,5 +1,5 @@
 //SOURCES ../Cli.java ../Kube.java ../Harvester.java ../KubeVirt.java ../Passthrough.java ../Claims.java ../Bundled.java
-//SOURCES ../cli/Progress.java Changes.java
+//SOURCES Changes.java Waiting.java
 
 import java.io.PrintWriter;
 import java.time.Duration;
@@ -176,7 +176,7 @@ public final class Claiming {
         Cli.Exit exit = Cli.Exit.OK;
         if (settings.timeout() != null) {
             Set<String> names = names(targets);
-            List<Passthrough.Check> left = waitFor(targets, () -> failing(targets, names), "passthrough on " + String.join(", ", names));
+            List<Passthrough.Check> left = waitFor(targets, () -> failing(targets, names), CHECKS, "passthrough on " + String.join(", ", names));
             if (!left.isEmpty()) exit = Cli.Exit.TIMEOUT;
         }
         return new Result(exit, withReadiness(planned, targets));
@@ -245,7 +245,7 @@ public final class Claiming {
         List<Target> removed = targets.stream().filter(t -> deleted.contains(t.name())).toList();
         if (settings.timeout() != null && !removed.isEmpty()) {
             // The controller gives the device back to its original driver: wait so no half-done state is left.
-            List<String> left = waitFor(removed, () -> stillBound(removed), "the original drivers of " + String.join(", ", deleted));
+            List<String> left = waitFor(removed, () -> stillBound(removed), LINES, "the original drivers of " + String.join(", ", deleted));
             if (!left.isEmpty()) exit = Cli.Exit.TIMEOUT;
         }
         return new Result(exit, planned.stream().map(Outcome::notReady).toList());
@@ -356,70 +356,25 @@ public final class Claiming {
                 .toList();
     }
 
+    private static final Waiting.Naming<Passthrough.Check> CHECKS = new Waiting.Naming<>(
+            c -> c.subject() + " " + c.id(), c -> c.subject() + " " + c.id() + ": " + c.evidence() + " — fix: " + c.fix());
+    private static final Waiting.Naming<String> LINES = new Waiting.Naming<>(l -> l, l -> l);
+
     /**
-     * Waits, woken by informers on claims, the nodes' PCIDevices, the KubeVirt CR and the nodes,
-     * until {@code missing} is empty or the wait passes. Returns what is still missing (empty = done).
+     * Waits, woken by informers on claims, the nodes' PCIDevices, the KubeVirt CR and the nodes
+     * (everything Passthrough reads), until {@code missing} is empty or the timeout passes.
+     * Returns what is still missing (empty = done).
      */
-    private <T> List<T> waitFor(List<Target> targets, Supplier<List<T>> missing, String what) {
+    private <T> List<T> waitFor(List<Target> targets, Supplier<List<T>> missing, Waiting.Naming<T> naming, String what) {
         Set<String> nodes = new TreeSet<>();
         targets.forEach(t -> nodes.add(t.device().node()));
-        Duration wait = settings.timeout();
         try (Changes changes = new Changes()) {
             changes.on(Harvester.pciDeviceClaims(client))
                     .on(KubeVirt.kubevirts(client).inNamespace(Harvester.KUBEVIRT_NAMESPACE).withName(Harvester.KUBEVIRT_NAME));
             for (String n : nodes) {
                 changes.on(Harvester.pciDevices(client).withLabel("nodename", n)).on(client.nodes().withName(n));
             }
-            long deadline = System.nanoTime() + wait.toNanos();
-            Progress bar = new Progress(progress);
-            progress.println("waiting up to " + wait.toSeconds() + "s for " + what);
-            progress.flush();
-            Set<String> reported = new LinkedHashSet<>();
-            while (true) {
-                List<T> left = missing.get();
-                show(bar, left, reported);
-                if (left.isEmpty()) {
-                    bar.done();
-                    return left;
-                }
-                if (!changes.await(deadline - System.nanoTime())) {
-                    bar.done();
-                    progress.println("timed out after " + wait.toSeconds() + "s waiting for " + what + "; still missing:");
-                    for (T m : left) progress.println("  " + describe(m));
-                    progress.flush();
-                    return left;
-                }
-            }
+            return Waiting.until(changes, missing, naming, settings.timeout(), what, progress);
         }
-    }
-
-    /** On a terminal one redrawn line; otherwise one plain line per item that is newly done. */
-    private <T> void show(Progress bar, List<T> left, Set<String> reported) {
-        if (bar.tty()) {
-            bar.show(left.isEmpty() ? "ready" : "waiting: " + left.size() + " left, next: " + describe(left.get(0)));
-            return;
-        }
-        Set<String> now = new LinkedHashSet<>();
-        left.forEach(m -> now.add(key(m)));
-        if (reported.isEmpty() && !left.isEmpty()) {
-            reported.addAll(now);
-            progress.println("  pending: " + String.join(", ", now));
-        }
-        for (String r : new ArrayList<>(reported)) {
-            if (!now.contains(r)) {
-                progress.println("  done: " + r);
-                reported.remove(r);
-            }
-        }
-        reported.addAll(now);
-        progress.flush();
-    }
-
-    private static String key(Object m) {
-        return m instanceof Passthrough.Check c ? c.subject() + " " + c.id() : m.toString();
-    }
-
-    private static String describe(Object m) {
-        return m instanceof Passthrough.Check c ? c.subject() + " " + c.id() + ": " + c.evidence() + " — fix: " + c.fix() : m.toString();
     }
 }
