@@ -114,7 +114,7 @@ public class claim implements Cli.Command {
         if (address != null && !Harvester.isValidAddress(address)) {
             throw usage("malformed PCI address \"" + address + "\" — use the full form domain:bus:device.function in lower-case hex, e.g. 000c:01:00.0");
         }
-        if (!noWait) Timeouts.positive(timeoutSeconds);
+        Timeouts.positive(timeoutSeconds);
         if (userName == null || userName.isBlank()) throw usage("--user is empty — pass the Harvester user, e.g. admin");
     }
 
