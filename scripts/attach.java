@@ -67,21 +67,7 @@ public class attach implements Cli.Command {
             List<Passthrough.Check> failing = Attaching.notReady(client, pci);
             if (!failing.isEmpty() && claimFirst) {
                 // The runbook's "Apply the claims" step; nothing on the VM has changed yet.
-                progress.println("claiming first: claim " + pci.name());
-                progress.flush();
-                Claiming claiming = new Claiming(client, new Claiming.Settings(false, false, restart.dryRun, Claims.DEFAULT_USER, timeout),
-                        restart.dryRun ? null : progress, spec.commandLine().getErr());
-                Claiming.Result claimed;
-                try {
-                    claimed = claiming.claim(claiming.forDevice(pci));
-                } catch (Cli.UserError e) {
-                    throw new Cli.UserError(e.exit, "the claim step failed: " + e.getMessage() + "; " + vmName + " was not changed", e);
-                }
-                if (restart.dryRun) Claiming.printPlan(progress, claimed.outcomes(), false);
-                if (claimed.exit() != Cli.Exit.OK) {
-                    throw new Cli.UserError(claimed.exit(), "the claim step failed (see above); " + vmName + " was not changed");
-                }
-                if (!restart.dryRun) claimed.outcomes().forEach(o -> progress.println(o.readyLine()));
+                claim(client, pci, timeout, progress);
                 if (!restart.dryRun) failing = Attaching.notReady(client, pci);
             }
             if (!(restart.dryRun && claimFirst)) Attaching.requireReady(pci, failing);
@@ -101,5 +87,24 @@ public class attach implements Cli.Command {
             VmDeviceChange.print(stdout, out, change, result);
             return Cli.Exit.OK;
         }
+    }
+
+    /** The claim step on the device's whole IOMMU group, waiting until passthrough is on (with --dry-run: the plan). */
+    private void claim(KubernetesClient client, Harvester.PciDevice pci, java.time.Duration timeout, PrintWriter progress) {
+        progress.println("claiming first: claim " + pci.name());
+        progress.flush();
+        Claiming claiming = new Claiming(client, new Claiming.Settings(false, false, restart.dryRun, Claims.DEFAULT_USER, timeout),
+                restart.dryRun ? null : progress, spec.commandLine().getErr());
+        Claiming.Result claimed;
+        try {
+            claimed = claiming.claim(claiming.forDevice(pci));
+        } catch (Cli.UserError e) {
+            throw new Cli.UserError(e.exit, "the claim step failed: " + e.getMessage() + "; " + vmName + " was not changed", e);
+        }
+        if (restart.dryRun) Claiming.printPlan(progress, claimed.outcomes(), false);
+        if (claimed.exit() != Cli.Exit.OK) {
+            throw new Cli.UserError(claimed.exit(), "the claim step failed (see above); " + vmName + " was not changed");
+        }
+        if (!restart.dryRun) claimed.outcomes().forEach(o -> progress.println(o.readyLine()));
     }
 }
