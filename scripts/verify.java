@@ -132,11 +132,15 @@ public class verify implements Cli.Command {
         if (requireDriver) nvidiaSmi = true;
 
         // Preconditions: the VM runs, with the device in its instance's spec.
-        KubernetesClient client = kube.client();
         String ns = kube.namespace();
-        GenericKubernetesResource vmi = runningVmi(client, ns);
-        String node = str(vmi.get("status", "nodeName"));
-        List<Expected> expected = expectedDevices(client, vmi, node);
+        GenericKubernetesResource vmi;
+        String node;
+        List<Expected> expected;
+        try (KubernetesClient client = kube.client()) {
+            vmi = runningVmi(client, ns);
+            node = str(vmi.get("status", "nodeName"));
+            expected = expectedDevices(client, vmi, node);
+        }
 
         // Where to connect: flags, then ~/.ssh/config, then the VMI's address.
         Path home = Path.of(System.getProperty("user.home"));
