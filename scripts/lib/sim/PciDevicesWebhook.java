@@ -35,7 +35,7 @@ final class PciDevicesWebhook implements SimDispatcher.Interceptor {
     @Override
     public MockResponse intercept(RecordedRequest req, String path) {
         Matcher m = VM.matcher(path);
-        if (!m.matches() || SimDispatcher.fromSimulator(req) || sim.fault(Fault.CONTROLLER_DOWN)) return null;
+        if (!m.matches() || SimDispatcher.fromSimulator(req) || sim.fault(Fault.CONTROLLER_DOWN) || sim.fault(Fault.ADDON_DISABLED)) return null;
         String method = req.getMethod();
         boolean create = "POST".equals(method) && m.group(3) == null;
         boolean update = ("PUT".equals(method) || "PATCH".equals(method)) && m.group(3) != null;
