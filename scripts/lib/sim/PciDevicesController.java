@@ -160,8 +160,8 @@ final class PciDevicesController implements AutoCloseable {
         if (Boolean.TRUE.equals(claim.get("status", "passthroughEnabled"))) return;
         String node = node(claim);
         if (node == null || c.nodes().withName(node).get() == null) return; // no agent runs there
-        if (!agentUp(node)) {
-            enqueue(name, delay()); // that node's agent is down: the claim waits for it
+        if (sim.fault(Fault.CLAIM_STUCK_TERMINATING) && Fault.NODE.equals(node)) {
+            enqueue(name, delay()); // that node's agent crash-loops: the claim waits for it
             return;
         }
         List<OwnerReference> owners = claim.getMetadata().getOwnerReferences();
@@ -241,8 +241,8 @@ final class PciDevicesController implements AutoCloseable {
         String uid = claim.getMetadata().getUid();
         if (!Harvester.hasClaimFinalizer(claim)) return; // nothing holds it: the API server deletes it
         String node = node(claim);
-        for (String other : readyAgentNodes()) {
-            if (!other.equals(node) && refusalsLogged.add(other + "/" + uid)) {
+        for (String other : agentNodes()) {
+            if (!other.equals(node) && agentUp(other) && refusalsLogged.add(other + "/" + uid)) {
                 sim.agentLog(other, "error syncing '" + name + "': handler PCIDeviceClaimOnRemove: controller " + other
                         + " cannot process claims for node " + node + ", requeuing");
             }
@@ -314,21 +314,23 @@ final class PciDevicesController implements AutoCloseable {
         if (pooled != null) restoreResourceName(device.name(), pooled); // (inference) the per-device name lives only as long as its claim
     }
 
-    /** Whether the pcidevices agent on a node runs: its pod exists and is Ready, and no fault stops it. */
+    /**
+     * Whether the pcidevices agent on a node runs: a controller pod is there and no fault stops it.
+     * (The faults, not pod readiness, say whether an agent works: a test may switch a fault off
+     * without the crash-looping pod's status being rewritten.)
+     */
     private boolean agentUp(String node) {
         if (sim.fault(Fault.CONTROLLER_DOWN) || sim.fault(Fault.ADDON_DISABLED)) return false;
         if (sim.fault(Fault.CLAIM_STUCK_TERMINATING) && Fault.NODE.equals(node)) return false;
-        return readyAgentNodes().contains(node);
+        return agentNodes().contains(node);
     }
 
-    /** Nodes whose harvester-pcidevices-controller pod is Ready. */
-    private Set<String> readyAgentNodes() {
+    /** Nodes with a harvester-pcidevices-controller pod (not being deleted). */
+    private Set<String> agentNodes() {
         String[] kv = Harvester.CONTROLLER_POD_SELECTOR.split("=", 2);
         Set<String> out = new java.util.TreeSet<>();
         for (var p : c.pods().inNamespace(Harvester.CONTROLLER_NAMESPACE).withLabel(kv[0], kv[1]).list().getItems()) {
-            boolean ready = p.getStatus() != null && p.getStatus().getConditions() != null && p.getStatus().getConditions().stream()
-                    .anyMatch(x -> "Ready".equals(x.getType()) && "True".equals(x.getStatus()));
-            if (ready && p.getMetadata().getDeletionTimestamp() == null && p.getSpec().getNodeName() != null) out.add(p.getSpec().getNodeName());
+            if (p.getMetadata().getDeletionTimestamp() == null && p.getSpec().getNodeName() != null) out.add(p.getSpec().getNodeName());
         }
         return out;
     }
