@@ -39,7 +39,10 @@ import io.fabric8.mockwebserver.http.RecordedRequest;
  *     vfio-pci, VM printableStatus (not the RestartRequired condition: writing it on every template edit would
  *     race the tests' own edits of the VM);</li>
  * <li>pcidevices (pkg/controller/virtualmachine): the harvesterhci.io/deviceAllocationDetails annotation when the VMI
- *     runs, and hostDevices[].name rewritten to the allocated device when it goes;</li>
+ *     runs, and hostDevices[].name rewritten to the allocated device when it goes; a device the annotation still
+ *     lists is the one a new VMI gets (harvester#10793);</li>
+ * <li>virt-launcher's "PCI_RESOURCE_… not set for resource" failure for a per-device resource name with a "."
+ *     (harvester#9399, #10517);</li>
  * <li>the pcidevices VM admission webhook ({@link PciDevicesWebhook}).</li>
  * </ul>
  */

@@ -18,6 +18,9 @@ import io.fabric8.zjsonpatch.JsonPatch;
  * registered as webhook "pcidevices.harvesterhci.io" with failurePolicy Ignore: it only answers
  * when the controller is up. Denials are plain errors, which Harvester turns into HTTP 500
  * InternalError. Requests from the simulator's own controllers are not validated.
+ * Not yet version-aware: the fixture reports Harvester v1.9.0, whose pcidevices (v1.8+) converts
+ * `gpus` into hostDevices in the mutator instead of rejecting them; the v1.5–1.7 rejection is kept
+ * because attach --move-gpus and diagnose's gpus-field check are tested against it.
  */
 final class PciDevicesWebhook implements SimDispatcher.Interceptor {
     static final String DENIED = "admission webhook \"pcidevices.harvesterhci.io\" denied the request: ";
