@@ -56,7 +56,7 @@ public class sandbox implements Cli.Command {
     public Cli.Exit execute() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
         if (listFaults) {
-            for (Fault f : Fault.values()) out.printf("%-22s %s%n", FaultConverter.name(f), f.description);
+            for (Fault f : Fault.values()) out.printf("%-24s %s%n", FaultConverter.name(f), f.description);
             out.flush();
             return Cli.Exit.OK;
         }

@@ -2,7 +2,7 @@
 //FILES sim/altra-cluster.yaml=altra-cluster.yaml
 //SOURCES ../Harvester.java ../KubeVirt.java Fault.java SimDispatcher.java
 //SOURCES ControllerPods.java PciDevicesController.java PciDeviceClaimWebhook.java
-//SOURCES KubeVirtController.java
+//SOURCES KubeVirtController.java AddonController.java FaultEffects.java
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -69,7 +69,9 @@ public final class SimCluster implements AutoCloseable {
             "VirtualMachineInstance", KubeVirt.VMIS,
             "KubeVirt", KubeVirt.KUBEVIRTS,
             "Node", NODES,
-            "Pod", PODS);
+            "Pod", PODS,
+            "Addon", Harvester.ADDONS,
+            "Setting", Harvester.SETTINGS);
 
     /** How the simulated controllers behave. */
     public static final class Options {
@@ -106,7 +108,7 @@ public final class SimCluster implements AutoCloseable {
         this.faults.addAll(options.faults);
         List<CustomResourceDefinitionContext> crds = new ArrayList<>();
         for (ResourceDefinitionContext c : List.of(Harvester.PCI_DEVICES, Harvester.PCI_DEVICE_CLAIMS, USB_DEVICES,
-                KubeVirt.VMS, KubeVirt.VMIS, KubeVirt.KUBEVIRTS)) {
+                KubeVirt.VMS, KubeVirt.VMIS, KubeVirt.KUBEVIRTS, Harvester.ADDONS, Harvester.SETTINGS)) {
             crds.add(new CustomResourceDefinitionContext.Builder()
                     .withGroup(c.getGroup()).withVersion(c.getVersion()).withKind(c.getKind()).withPlural(c.getPlural())
                     .withName(c.getPlural() + "." + c.getGroup()).withScope(c.isNamespaceScoped() ? "Namespaced" : "Cluster")
@@ -149,6 +151,8 @@ public final class SimCluster implements AutoCloseable {
         controllers.add(new ControllerPods(this));
         controllers.add(PciDevicesController.start(this));
         controllers.add(KubeVirtController.start(this));
+        controllers.add(AddonController.start(this));
+        controllers.add(FaultEffects.start(this));
     }
 
     /** Appends a line to the `agent` log of the pcidevices controller pod on a node (klog-style prefix added). */
