@@ -455,7 +455,7 @@ class VerifyTest {
 
         SshConfig config = new SshConfig(sshConfig, null, dir, "tester");
         SshConfig.Settings bad = config.resolve("bad.lab", Map.of());
-        assertEquals(List.of(null, "root", 1, List.of()), java.util.Arrays.asList(bad.hostName(), bad.user(), bad.port(), bad.all("identityfile")));
+        assertEquals(java.util.Arrays.asList(null, "root", 1, List.of()), java.util.Arrays.asList(bad.hostName(), bad.user(), bad.port(), bad.all("identityfile")));
         assertEquals("kalmyk", config.resolve("x.lab", Map.of()).user());
     }
 

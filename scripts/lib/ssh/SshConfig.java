@@ -224,9 +224,11 @@ public final class SshConfig {
             Path base = userConfig ? home.resolve(".ssh") : Path.of("/etc/ssh");
             Path path = Path.of(expanded).isAbsolute() ? Path.of(expanded) : base.resolve(expanded);
             List<Path> files = glob(path);
+            boolean wildcard = pattern.contains("*") || pattern.contains("?") || pattern.contains("[");
             if (files.isEmpty()) {
-                // ssh ignores it silently; a typo here would silently drop the user's settings.
-                if (!inactive) s.warnings.add("ssh_config " + where + ": Include " + pattern + " matches no file (" + path + ") — ignored, as ssh does; fix the path");
+                // ssh ignores a missing file silently, and a typo would silently drop the user's settings;
+                // an empty glob (Debian's /etc/ssh/ssh_config.d/*.conf) is normal.
+                if (!inactive && !wildcard) s.warnings.add("ssh_config " + where + ": Include " + pattern + ": no such file (" + path + ") — ignored, as ssh does; fix the path");
                 return;
             }
             for (Path f : files) {

@@ -17,7 +17,9 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Base64;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 import java.util.Timer;
 import java.util.TimerTask;
 import java.util.concurrent.CompletableFuture;
@@ -71,8 +73,12 @@ public final class SshSession implements AutoCloseable {
      * {@code role} names the far end in messages ("guest", "node"); {@code notes} receives
      * one-line notes and warnings (config warnings, an unreachable agent, a recorded key).
      */
-    public static SshSession open(SshTarget target, String role, Consumer<String> notes) {
-        target.route().stream().flatMap(t -> t.warnings().stream()).distinct().forEach(notes);
+    public static SshSession open(SshTarget target, String role, Consumer<String> sink) {
+        Set<String> said = new HashSet<>();
+        Consumer<String> notes = line -> {
+            if (said.add(line)) sink.accept(line); // each hop reads the same files: say each thing once
+        };
+        target.route().stream().flatMap(t -> t.warnings().stream()).forEach(w -> notes.accept("warning: " + w));
         List<Hop> hops = new ArrayList<>();
         Agent agent = Agent.open(target.agentSocket(), notes);
         try {
@@ -127,7 +133,7 @@ public final class SshSession implements AutoCloseable {
     private static Hop connect(SshTarget t, Hop via, boolean farEnd, String role, Agent agent, Consumer<String> notes) {
         String what = farEnd ? role + " " + t.display() : "jump host " + t.name() + " (" + t.display() + ")";
         KnownHosts known = KnownHosts.load(t.knownHostsFiles(), t.globalKnownHostsFiles());
-        known.warnings().forEach(notes);
+        known.warnings().forEach(w -> notes.accept("warning: " + w));
         Verifier verifier = new Verifier(t, known);
         SSHClient client = new SSHClient(new DefaultConfig());
         int ms = (int) Math.max(1, t.connectTimeout().toMillis());

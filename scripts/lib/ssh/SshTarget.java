@@ -87,13 +87,13 @@ public record SshTarget(
                 address = fallbackAddress; // a block without HostName: the VM name need not resolve in DNS
                 source += ", address from the " + fallbackSource;
             }
-            return build(config, byName, address != null ? address : name, source, defaultUser, o, null, new LinkedHashMap<>());
+            return build(config, byName, address != null ? address : name, source, defaultUser, o, null, new LinkedHashMap<>(), new ArrayList<>());
         }
         SshConfig.Settings byAddress = config.resolve(fallbackAddress, preset);
         String address = byAddress.hostName() != null ? byAddress.hostName() : fallbackAddress;
         String source = fallbackSource + " " + fallbackAddress + " (no ssh_config Host block for " + name + ")"
                 + (byAddress.specificBlocks().isEmpty() ? "" : "; settings from ssh_config " + byAddress.specificBlocks().get(0));
-        return build(config, byAddress, address, source, defaultUser, o, null, new LinkedHashMap<>());
+        return build(config, byAddress, address, source, defaultUser, o, null, new LinkedHashMap<>(), new ArrayList<>());
     }
 
     private static Map<String, String> preset(String user, Integer port) {
@@ -108,7 +108,7 @@ public record SshTarget(
      * from a ProxyJump list (they replace its own ProxyJump, as ssh -J does); {@code chain} detects loops.
      */
     private static SshTarget build(SshConfig config, SshConfig.Settings s, String address, String source, String defaultUser,
-                                   Overrides o, List<String> presetJumps, Map<String, String> chain) {
+                                   Overrides o, List<String> presetJumps, Map<String, String> chain, List<String> jumpLines) {
         List<String> warnings = new ArrayList<>(s.warnings());
         Integer port = s.port();
         int p = port != null ? port : 22;
@@ -118,9 +118,8 @@ public record SshTarget(
         if (chain.putIfAbsent(hopKey, hopName) != null) {
             List<String> loop = new ArrayList<>(chain.values());
             loop.add(hopName);
-            SshConfig.Value v = s.get("proxyjump");
             throw SshException.config("ProxyJump loop: " + String.join(" -> ", loop)
-                    + " — fix ProxyJump" + (v != null ? " at " + v.where() : "") + " so the jump hosts do not lead back");
+                    + " — fix ProxyJump" + (jumpLines.isEmpty() ? "" : " at " + String.join(", ", jumpLines)) + " so the jump hosts do not lead back");
         }
         Map<String, String> tokens = Map.of("%d", config.home().toString(), "%u", config.localUser(), "%h", address,
                 "%r", user, "%p", String.valueOf(p), "%n", s.originalHost());
@@ -188,10 +187,12 @@ public record SshTarget(
             SshConfig.Value pc = s.get("proxycommand");
             if (pj != null && !pj.first().equalsIgnoreCase("none")) {
                 jumps = List.of(String.join(",", pj.args()).split(","));
+                jumpLines.add(pj.where());
             } else if (pc != null && !pc.first().equalsIgnoreCase("none")) {
                 Matcher m = SSH_W.matcher(String.join(" ", pc.args()));
                 if (m.matches()) {
                     jumps = List.of(m.group(1)); // ProxyCommand ssh -W %h:%p HOST is ProxyJump HOST
+                    jumpLines.add(pc.where());
                 } else {
                     warnings.add("ssh_config " + pc.where() + ": ProxyCommand is not supported — connecting directly to "
                             + address + " port " + p + "; use ProxyJump for a jump host");
@@ -202,7 +203,7 @@ public record SshTarget(
         if (!jumps.isEmpty()) {
             String last = jumps.get(jumps.size() - 1).strip();
             List<String> before = jumps.size() > 1 ? jumps.subList(0, jumps.size() - 1) : null;
-            jump = hop(config, last, before, o, chain);
+            jump = hop(config, last, before, o, chain, jumpLines);
         }
         return new SshTarget(s.originalHost(), address, p, user, List.copyOf(ids), Boolean.TRUE.equals(identitiesOnly), agent,
                 List.copyOf(known), List.copyOf(global), acceptNew, alias == null ? null : alias.first(), Boolean.TRUE.equals(hash),
@@ -210,7 +211,8 @@ public record SshTarget(
     }
 
     /** A ProxyJump hop {@code [user@]host[:port]} or {@code ssh://[user@]host[:port]}, resolved through ssh_config too. */
-    private static SshTarget hop(SshConfig config, String spec, List<String> before, Overrides o, Map<String, String> chain) {
+    private static SshTarget hop(SshConfig config, String spec, List<String> before, Overrides o, Map<String, String> chain,
+                                 List<String> jumpLines) {
         String s = spec.startsWith("ssh://") ? spec.substring(6) : spec;
         String user = null;
         Integer port = null;
@@ -231,7 +233,7 @@ public record SshTarget(
         SshConfig.Settings settings = config.resolve(host, preset(user, port));
         String address = settings.hostName() != null ? settings.hostName() : host;
         String source = "ProxyJump " + spec + (settings.specificBlocks().isEmpty() ? "" : " (ssh_config " + settings.specificBlocks().get(0) + ")");
-        return build(config, settings, address, source, null, hopOverrides, before, chain);
+        return build(config, settings, address, source, null, hopOverrides, before, chain, jumpLines);
     }
 
     private static Path agentSocket(SshConfig.Value identityAgent, Map<String, String> env, Path home, Map<String, String> tokens) {
