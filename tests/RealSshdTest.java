@@ -4,6 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
@@ -11,6 +13,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
@@ -216,6 +219,87 @@ class RealSshdTest {
         assertEquals("verify: " + labKey + " is protected by a passphrase and there is no terminal to ask for it — add it to your agent (ssh-add "
                 + labKey + ") and run again\n", r.err());
         assertEquals(List.of(), guest.commands());
+    }
+
+    /** A config reaching the guest directly (no bastion) with the given extra lines in its block. */
+    void writeDirectConfig(String extra) throws Exception {
+        Files.writeString(ssh.resolve("config"), """
+                Host docker-host
+                    HostName 127.0.0.1
+                    Port %d
+                    User %s
+                    UserKnownHostsFile ~/.ssh/known_hosts.lab
+                %s
+                """.formatted(guest.port(), user, extra));
+    }
+
+    @Test
+    void aPassphraseKeyIsAskedOnTheTerminalWithoutEcho() throws Exception {
+        writeDirectConfig("    IdentityFile ~/.ssh/id_lab");
+        // A real terminal: util-linux script(1) runs verify on a pty; we type the passphrase once the prompt shows.
+        List<String> javaCommand = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-XX:TieredStopAtLevel=1", "-cp", System.getProperty("java.class.path"), "-Duser.home=" + home,
+                "verify", "docker-host", "--kubeconfig", sim.kubeconfig().toString()));
+        String commandLine = String.join(" ", javaCommand.stream().map(a -> "'" + a + "'").toList());
+        ProcessBuilder pb = new ProcessBuilder("script", "-qec", commandLine, "/dev/null").redirectErrorStream(true);
+        pb.environment().remove("SSH_AUTH_SOCK");
+        pb.environment().put("HOME", home.toString());
+        pb.environment().put("TERM", "dumb");
+        Process p = pb.start();
+        StringBuffer out = new StringBuffer();
+        Thread reader = new Thread(() -> {
+            try {
+                byte[] buf = new byte[4096];
+                for (int n; (n = p.getInputStream().read(buf)) > 0; ) out.append(new String(buf, 0, n, StandardCharsets.UTF_8));
+            } catch (IOException ignored) {
+                // the process ended
+            }
+        });
+        reader.start();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+        while (!out.toString().contains("Enter passphrase for key '" + labKey + "': ") && p.isAlive() && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+        }
+        assertTrue(out.toString().contains("Enter passphrase for key '" + labKey + "': "), out.toString());
+        p.getOutputStream().write((PASSPHRASE + "\n").getBytes(StandardCharsets.UTF_8));
+        p.getOutputStream().flush();
+        assertTrue(p.waitFor(120, TimeUnit.SECONDS), out.toString());
+        reader.join(10_000);
+        assertEquals(0, p.exitValue(), out.toString());
+        assertTrue(out.toString().contains("; key file " + labKey + "\r\n"), out.toString());
+        assertTrue(out.toString().contains("RESULT: PASS"), out.toString());
+        assertFalse(out.toString().contains(PASSPHRASE), "the passphrase is not echoed: " + out);
+    }
+
+    @Test
+    void anAgentKeyTheGuestRefusesIsFollowedByTheNextIdentity() throws Exception {
+        Path stranger = OpenSsh.keygen(ssh.resolve("id_stranger"), "ed25519", "", "stranger@laptop");
+        try (OpenSsh.Agent second = OpenSsh.Agent.start(dir.resolve("agent2"))) {
+            second.add(stranger, "");
+            second.add(labKey, PASSPHRASE);
+            assertEquals(2, second.list().size());
+            writeDirectConfig("");
+            Run.Result r = verify(second.socket(), "docker-host", "-o", "json");
+            assertEquals(0, r.exit(), r.all());
+            assertEquals("agent key ED25519 " + fingerprint(pub(labKey)) + " (lab@laptop)", json(r.out()).get("guest").get("auth").asText());
+            // The agent lists the stranger first (ssh-add order), so the login that succeeded was the second identity offered.
+            assertTrue(second.list().get(0).startsWith(Files.readString(pub(stranger)).split(" ")[0] + " " + Files.readString(pub(stranger)).split(" ")[1]));
+            assertTrue(guest.log().contains("Accepted publickey for " + user + " from 127.0.0.1"), guest.log());
+            assertTrue(guest.log().contains("ED25519 " + fingerprint(pub(labKey))), guest.log());
+        }
+    }
+
+    @Test
+    void hostKeyAliasNamesTheKnownHostsEntry() throws Exception {
+        String[] hostPub = Files.readString(guest.hostPublicKey()).split("\\s+");
+        Files.writeString(knownHosts, "docker-host.lab " + hostPub[0] + " " + hostPub[1] + "\n");
+        OpenSsh.hashKnownHosts(knownHosts);
+        writeDirectConfig("    HostKeyAlias docker-host.lab");
+        Run.Result r = verify(agent.socket(), "docker-host", "-o", "json");
+        assertEquals(0, r.exit(), r.all());
+        assertEquals(knownHosts + ":1", json(r.out()).get("guest").get("knownHostsEntry").asText());
+        writeDirectConfig("");
+        assertEquals(23, verify(agent.socket(), "docker-host").exit(), "without the alias the [127.0.0.1]:port name is unknown");
     }
 
     @Test

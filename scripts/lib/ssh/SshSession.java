@@ -80,16 +80,13 @@ public final class SshSession implements AutoCloseable {
         };
         target.route().stream().flatMap(t -> t.warnings().stream()).forEach(w -> notes.accept("warning: " + w));
         List<Hop> hops = new ArrayList<>();
-        Agent agent = Agent.open(target.agentSocket(), notes);
         try {
             for (SshTarget t : target.route()) {
-                hops.add(connect(t, hops.isEmpty() ? null : hops.get(hops.size() - 1), t == target, role, agent, notes));
+                hops.add(connect(t, hops.isEmpty() ? null : hops.get(hops.size() - 1), t == target, role, notes));
             }
         } catch (RuntimeException e) {
             for (int i = hops.size() - 1; i >= 0; i--) closeQuietly(hops.get(i).client());
             throw e;
-        } finally {
-            agent.close();
         }
         return new SshSession(hops, role);
     }
@@ -130,7 +127,7 @@ public final class SshSession implements AutoCloseable {
         return hops.get(hops.size() - 1);
     }
 
-    private static Hop connect(SshTarget t, Hop via, boolean farEnd, String role, Agent agent, Consumer<String> notes) {
+    private static Hop connect(SshTarget t, Hop via, boolean farEnd, String role, Consumer<String> notes) {
         String what = farEnd ? role + " " + t.display() : "jump host " + t.name() + " (" + t.display() + ")";
         KnownHosts known = KnownHosts.load(t.knownHostsFiles(), t.globalKnownHostsFiles());
         known.warnings().forEach(w -> notes.accept("warning: " + w));
@@ -188,8 +185,14 @@ public final class SshSession implements AutoCloseable {
             throw SshException.connect("SSH connection to " + what + " not set up within " + t.connectTimeout().toSeconds()
                     + " s — is it overloaded? raise the connect timeout (--connect-timeout or ConnectTimeout)");
         }
-        String auth = Login.authenticate(client, t, what, agent, notes);
-        return new Hop(t, client, verifier, auth);
+        // Each hop has its own IdentityAgent; the agent is needed only while logging in.
+        try (Agent agent = Agent.open(t.agentSocket(), notes)) {
+            String auth = Login.authenticate(client, t, what, agent);
+            return new Hop(t, client, verifier, auth);
+        } catch (RuntimeException e) {
+            closeQuietly(client);
+            throw e;
+        }
     }
 
     /** Runs one command on the far end; a command still running after the timeout ends the connection. */
@@ -360,7 +363,7 @@ public final class SshSession implements AutoCloseable {
         /** A key file: its public key blob when readable without a passphrase (from FILE.pub or the file itself). */
         private record KeyFile(Path path, byte[] blob, boolean locked) {}
 
-        static String authenticate(SSHClient client, SshTarget t, String what, Agent agent, Consumer<String> notes) {
+        static String authenticate(SSHClient client, SshTarget t, String what, Agent agent) {
             List<KeyFile> files = new ArrayList<>();
             for (Path p : t.identityFiles()) {
                 if (Files.isRegularFile(p)) files.add(inspect(client, p));
