@@ -31,11 +31,11 @@ import picocli.CommandLine.Model.CommandSpec;
  */
 @Command(name = "verify", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Check that a VM's passed-through PCI device is visible inside the guest.",
-                "Reads the running VMI's hostDevices, SSHes into the guest as ssh would (ssh_config",
-                "Host/Match/Include/ProxyJump, ssh-agent then key files, host key checked against",
-                "known_hosts) and looks for each device's vendor:device id in `lspci -nn`.",
-                "The VM name is an ssh_config Host alias when a Host block matches it;",
-                "otherwise verify connects to the VMI's IP address."},
+                "Reads the running VMI's hostDevices, SSHes into the guest as ssh would",
+                "(ssh_config Host/Match/Include/ProxyJump, ssh-agent then key files, host",
+                "key checked against known_hosts) and looks for each device's",
+                "vendor:device id in `lspci -nn`. The VM name is an ssh_config Host alias",
+                "when a Host block matches it; otherwise verify uses the VMI's IP address."},
         footer = {"", "Exit codes: 0 visible, 2 bad option or ssh_config (e.g. a ProxyJump loop),",
                 "20 VM not running with the device, 21 cannot connect (names the jump host when",
                 "that is what fails), 22 keys refused or a passphrase key without a terminal,",
@@ -76,7 +76,7 @@ public class verify implements Cli.Command {
     @Option(names = "--port", paramLabel = "PORT", description = "Guest SSH port (default: ssh_config Port, else 22)")
     Integer port;
 
-    @Option(names = {"-i", "--identity"}, paramLabel = "FILE", description = "Private key file, as ssh -i (repeatable; added before ssh_config IdentityFile; default ~/.ssh/id_rsa, id_ecdsa, id_ed25519). ssh-agent keys (SSH_AUTH_SOCK) are tried first unless IdentitiesOnly yes.")
+    @Option(names = {"-i", "--identity"}, paramLabel = "FILE", description = "Private key file, as ssh -i (repeatable; added before ssh_config IdentityFile; default ~/.ssh/id_rsa, id_ecdsa, id_ed25519). ssh-agent keys (SSH_AUTH_SOCK) come first; IdentitiesOnly yes limits them to these files.")
     List<Path> identities = new ArrayList<>();
 
     @Option(names = "--ssh-config", paramLabel = "FILE", description = "OpenSSH client config, as ssh -F (default: ~/.ssh/config, then /etc/ssh/ssh_config)")

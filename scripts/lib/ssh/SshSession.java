@@ -51,6 +51,18 @@ import net.schmizz.sshj.userauth.password.Resource;
  * refused); identities as OpenSSH orders them — agent keys matching an IdentityFile, other agent
  * keys (unless IdentitiesOnly), then the remaining key files; a passphrase asked on the terminal
  * without echo, never printed. Every failure is an {@link SshException}.
+ *
+ * <pre>{@code
+ * SshConfig config = SshConfig.standard(sshConfigFlag);          // -F FILE, else ~/.ssh/config + /etc/ssh/ssh_config
+ * SshTarget target = SshTarget.resolve(config, "harv-node-1",    // a Host alias when a block matches it ...
+ *         internalIp, "node InternalIP", "rancher",              // ... else this address; default user
+ *         new SshTarget.Overrides(userFlag, null, List.of(), null, false, null, System.getenv()));
+ * try (SshSession ssh = SshSession.open(target, "node", note -> stderr.println("diagnose: " + note))) {
+ *     SshSession.Result r = ssh.run("cat /proc/cmdline", Duration.ofSeconds(10));  // exit, out, err
+ * } catch (SshException e) {
+ *     // e.exit: SSH_CONNECT 21, SSH_AUTH 22, SSH_HOST_KEY 23, USAGE 2 (bad ssh_config), TIMEOUT 9 (run)
+ * }
+ * }</pre>
  */
 public final class SshSession implements AutoCloseable {
 
