@@ -290,6 +290,22 @@ class RealSshdTest {
     }
 
     @Test
+    void aKnownHostsThatHoldsOnlyTheRsaOrEcdsaKeyIsEnough() throws Exception {
+        guest.close();
+        Map<String, String> tools = Map.of("lspci", "cat <<'EOF'\n" + GuestSshServer.lspci(List.of(GuestSshServer.RTX_3090)) + "EOF",
+                "sudo", "shift\nexec \"$@\"");
+        guest = OpenSsh.Sshd.guest(dir.resolve("guest-multi"), List.of(pub(labKey)), tools, List.of("ed25519", "ecdsa", "rsa"));
+        writeDirectConfig("");
+        for (String type : List.of("rsa", "ecdsa")) {
+            Files.writeString(knownHosts, guest.knownHostsLine(type) + "\n"); // the server prefers to offer ed25519
+            Run.Result r = verify(agent.socket(), "docker-host", "-o", "json");
+            assertEquals(0, r.exit(), type + ": " + r.all());
+            assertEquals((type.equals("rsa") ? "RSA " : "ECDSA ") + fingerprint(guest.hostPublicKey(type)),
+                    json(r.out()).get("guest").get("hostKey").asText());
+        }
+    }
+
+    @Test
     void hostKeyAliasNamesTheKnownHostsEntry() throws Exception {
         String[] hostPub = Files.readString(guest.hostPublicKey()).split("\\s+");
         Files.writeString(knownHosts, "docker-host.lab " + hostPub[0] + " " + hostPub[1] + "\n");

@@ -81,21 +81,31 @@ public final class OpenSsh {
          * answer instead of the real ones, whatever the login shell's rc files do.
          */
         public static Sshd guest(Path dir, List<Path> authorizedPublicKeys, Map<String, String> fakeTools) {
-            return start(dir, authorizedPublicKeys, fakeTools, true);
+            return start(dir, authorizedPublicKeys, fakeTools, true, List.of("ed25519"));
+        }
+
+        /** A guest offering host keys of these types (ed25519, ecdsa, rsa), e.g. to test a known_hosts that holds only one. */
+        public static Sshd guest(Path dir, List<Path> authorizedPublicKeys, Map<String, String> fakeTools, List<String> hostKeyTypes) {
+            return start(dir, authorizedPublicKeys, fakeTools, true, hostKeyTypes);
         }
 
         /** A bastion: logs in the same keys and forwards (direct-tcpip); logs at DEBUG1 so tests can see the forwarding. */
         public static Sshd bastion(Path dir, List<Path> authorizedPublicKeys) {
-            return start(dir, authorizedPublicKeys, Map.of(), false);
+            return start(dir, authorizedPublicKeys, Map.of(), false, List.of("ed25519"));
         }
 
-        private static Sshd start(Path dir, List<Path> authorizedPublicKeys, Map<String, String> fakeTools, boolean guest) {
+        private static Sshd start(Path dir, List<Path> authorizedPublicKeys, Map<String, String> fakeTools, boolean guest,
+                                  List<String> hostKeyTypes) {
             require();
             try {
                 Files.createDirectories(dir);
                 Files.createDirectories(Path.of("/run/sshd")); // sshd's privilege-separation directory
-                Path hostKey = dir.resolve("ssh_host_ed25519_key");
-                if (!Files.exists(hostKey)) keygen(hostKey, "ed25519", "", "host");
+                StringBuilder hostKeys = new StringBuilder();
+                for (String type : hostKeyTypes) {
+                    Path hostKey = dir.resolve("ssh_host_" + type + "_key");
+                    if (!Files.exists(hostKey)) keygen(hostKey, type, "", "host");
+                    hostKeys.append("HostKey ").append(hostKey).append('\n');
+                }
                 StringBuilder keys = new StringBuilder();
                 for (Path pub : authorizedPublicKeys) keys.append(Files.readString(pub, StandardCharsets.UTF_8).strip()).append('\n');
                 Files.writeString(dir.resolve("authorized_keys"), keys.toString());
@@ -114,8 +124,7 @@ public final class OpenSsh {
                 Path config = dir.resolve("sshd_config");
                 Files.writeString(config, """
                         ListenAddress 127.0.0.1
-                        HostKey %s
-                        PidFile %s
+                        %sPidFile %s
                         AuthorizedKeysFile %s
                         PermitRootLogin prohibit-password
                         PasswordAuthentication no
@@ -125,7 +134,7 @@ public final class OpenSsh {
                         AllowTcpForwarding yes
                         LogLevel %s
                         %s
-                        """.formatted(hostKey, dir.resolve("sshd.pid"), dir.resolve("authorized_keys"),
+                        """.formatted(hostKeys, dir.resolve("sshd.pid"), dir.resolve("authorized_keys"),
                         guest ? "VERBOSE" : "DEBUG1", guest ? "ForceCommand " + wrapper : ""));
                 int port = freePort();
                 ProcessBuilder pb = new ProcessBuilder(SSHD.toString(), "-D", "-e", "-f", config.toString(), "-p", String.valueOf(port));
@@ -163,13 +172,21 @@ public final class OpenSsh {
         }
 
         public Path hostPublicKey() {
-            return dir.resolve("ssh_host_ed25519_key.pub");
+            return hostPublicKey("ed25519");
         }
 
-        /** The known_hosts line for this server, plain: {@code [127.0.0.1]:PORT ssh-ed25519 AAAA...}. */
+        public Path hostPublicKey(String type) {
+            return dir.resolve("ssh_host_" + type + "_key.pub");
+        }
+
+        /** The known_hosts line for this server's ed25519 key, plain: {@code [127.0.0.1]:PORT ssh-ed25519 AAAA...}. */
         public String knownHostsLine() {
+            return knownHostsLine("ed25519");
+        }
+
+        public String knownHostsLine(String type) {
             try {
-                String[] pub = Files.readString(hostPublicKey(), StandardCharsets.UTF_8).strip().split("\\s+");
+                String[] pub = Files.readString(hostPublicKey(type), StandardCharsets.UTF_8).strip().split("\\s+");
                 return "[" + host() + "]:" + port + " " + pub[0] + " " + pub[1];
             } catch (IOException e) {
                 throw new AssertionError(e);

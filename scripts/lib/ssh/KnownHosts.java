@@ -164,13 +164,19 @@ public final class KnownHosts {
         return new Check(Verdict.UNKNOWN, null);
     }
 
-    /** Key types known for this name, so the key exchange asks for one we can check (as ssh orders HostKeyAlgorithms). */
+    /**
+     * Host key algorithms for the key types known for this name, so the key exchange asks for a
+     * key we can check (as ssh orders HostKeyAlgorithms). An ssh-rsa key is offered by servers as
+     * rsa-sha2-512/256 (OpenSSH 8.8+ no longer offers SHA-1 ssh-rsa).
+     */
     public List<String> knownTypes(String name) {
-        List<String> types = new ArrayList<>();
+        List<String> algorithms = new ArrayList<>();
         for (Entry e : entries) {
-            if (e.marker() == null && e.appliesTo(name) && !types.contains(e.keyType())) types.add(e.keyType());
+            if (e.marker() != null || !e.appliesTo(name)) continue;
+            List<String> forType = e.keyType().equals("ssh-rsa") ? List.of("rsa-sha2-512", "rsa-sha2-256", "ssh-rsa") : List.of(e.keyType());
+            for (String a : forType) if (!algorithms.contains(a)) algorithms.add(a);
         }
-        return types;
+        return algorithms;
     }
 
     /**
