@@ -373,6 +373,30 @@ class RealSshdTest {
     }
 
     @Test
+    void aGuestTheJumpHostCannotReachIsExit21NamingBoth() throws Exception {
+        guest.close();
+        writeConfig();
+        Run.Result r = verify(agent.socket(), "docker-host");
+        assertEquals(21, r.exit(), r.all());
+        assertTrue(r.err().startsWith("verify: jump host bastion (" + user + "@127.0.0.1:" + bastion.port() + ") cannot reach 127.0.0.1 port "
+                + guest.port() + " ("), r.err());
+        assertTrue(r.err().endsWith(") — is the guest up, and is its address right as seen from the jump host? (ssh_config Host docker-host ("
+                + ssh.resolve("config") + ":2))\n"), r.err());
+        assertEquals(1, r.err().lines().count(), r.err());
+    }
+
+    @Test
+    void aKeyFileThatIsNotAKeyIsNamedAsUnusable() throws Exception {
+        Files.writeString(ssh.resolve("id_broken"), "this is not a private key\n");
+        writeDirectConfig("    IdentityFile ~/.ssh/id_broken");
+        Run.Result r = verify(null, "docker-host");
+        assertEquals(22, r.exit(), r.all());
+        assertTrue(r.err().startsWith("verify: no usable SSH identity to log in to guest " + user + "@127.0.0.1:" + guest.port() + ": "
+                + ssh.resolve("id_broken") + " (unusable: "), r.err());
+        assertEquals(1, r.err().lines().count(), r.err());
+    }
+
+    @Test
     void twoJumpHostsAreDialledInOrder() throws Exception {
         try (OpenSsh.Sshd second = OpenSsh.Sshd.bastion(dir.resolve("bastion2"), List.of(pub(labKey)))) {
             Files.writeString(knownHosts, second.knownHostsLine() + "\n", java.nio.file.StandardOpenOption.APPEND);

@@ -373,7 +373,7 @@ public final class SshSession implements AutoCloseable {
     /** Public-key login with OpenSSH's identity order (sshconnect2.c pubkey_prepare). */
     static final class Login {
         /** A key file: its public key blob when readable without a passphrase (from FILE.pub or the file itself). */
-        private record KeyFile(Path path, byte[] blob, boolean locked) {}
+        private record KeyFile(Path path, byte[] blob, boolean locked, String unusable) {}
 
         static String authenticate(SSHClient client, SshTarget t, String what, Agent agent) {
             List<KeyFile> files = new ArrayList<>();
@@ -395,8 +395,11 @@ public final class SshSession implements AutoCloseable {
             }
             first.addAll(otherAgentKeys);
             List<KeyFile> locked = new ArrayList<>();
+            List<String> unusable = new ArrayList<>();
             for (KeyFile f : files) {
-                if (f.locked()) {
+                if (f.unusable() != null) {
+                    unusable.add(f.path() + " (unusable: " + f.unusable() + ")");
+                } else if (f.locked()) {
                     locked.add(f);
                 } else {
                     first.add(fileMethod(client, f.path(), null));
@@ -406,7 +409,7 @@ public final class SshSession implements AutoCloseable {
             String ok = tryMethods(client, t, what, first);
             if (ok != null) return ok;
             // Keys with a passphrase last: asked for on the terminal (main thread, no echo), one at a time.
-            Console console = System.console();
+            Console console = terminal();
             List<Path> needAgent = new ArrayList<>();
             for (KeyFile f : locked) {
                 if (console == null) {
@@ -424,6 +427,10 @@ public final class SshSession implements AutoCloseable {
                         + keys + (needAgent.size() > 1 ? " are" : " is") + " protected by a passphrase and there is no terminal to ask for it"
                         + " — add it to your agent (ssh-add " + keys + ") and run again");
             }
+            if (tried.isEmpty() && !unusable.isEmpty()) {
+                throw SshException.auth("no usable SSH identity to log in to " + what + ": " + String.join(", ", unusable)
+                        + " — check the key file, or load the key into ssh-agent (ssh-add)");
+            }
             if (tried.isEmpty()) {
                 throw SshException.auth("no SSH identity to log in to " + what + ": no agent key"
                         + (t.agentSocket() == null ? " (SSH_AUTH_SOCK is not set)" : "") + " and no key file"
@@ -432,7 +439,20 @@ public final class SshSession implements AutoCloseable {
                         + " — load your key into ssh-agent (ssh-add) or name it with IdentityFile / --identity FILE");
             }
             throw SshException.auth(what + " refused " + (tried.size() > 1 ? "our keys (" : "our key (") + String.join(", ", tried)
-                    + ") — add the public key to ~" + t.user() + "/.ssh/authorized_keys there, or check the user (User / --user) and IdentityFile");
+                    + (unusable.isEmpty() ? "" : "; not tried: " + String.join(", ", unusable)) + ") — add the public key to ~" + t.user() + "/.ssh/authorized_keys there, or check the user (User / --user) and IdentityFile");
+        }
+
+        /** The terminal to ask a passphrase on, or null (JDK 22+ returns a Console even without one: ask isTerminal()). */
+        private static Console terminal() {
+            Console c = System.console();
+            if (c == null) return null;
+            try {
+                return (Boolean) Console.class.getMethod("isTerminal").invoke(c) ? c : null;
+            } catch (NoSuchMethodException e) {
+                return c; // JDK 17-21: a Console exists only on a terminal
+            } catch (ReflectiveOperationException e) {
+                return null;
+            }
         }
 
         /** Tries the methods in order; returns the one that logged in (its description), or null when all were refused. */
@@ -483,9 +503,9 @@ public final class SshSession implements AutoCloseable {
                 });
                 kp.getPrivate();
                 if (blob == null) blob = KnownHosts.blob(kp.getPublic());
-                return new KeyFile(p, blob, false);
+                return new KeyFile(p, blob, false, null);
             } catch (IOException | RuntimeException e) {
-                return new KeyFile(p, blob, asked.get());
+                return new KeyFile(p, blob, asked.get(), asked.get() ? null : reason(e));
             }
         }
 
