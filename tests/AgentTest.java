@@ -17,15 +17,15 @@ import net.schmizz.sshj.signature.Signature;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** Our ssh-agent client against Debian's real ssh-agent holding passphrase-protected keys (added with ssh-add + SSH_ASKPASS). */
 class AgentTest {
-    Path dir;
+    @TempDir Path dir; // removed by JUnit after each test
     OpenSsh.Agent agent;
 
     @BeforeEach
     void start() throws Exception {
-        dir = Files.createTempDirectory("agent-test-");
         agent = OpenSsh.Agent.start(dir.resolve("agent"));
     }
 

@@ -11,17 +11,17 @@ import java.util.Map;
 import net.schmizz.sshj.common.Buffer;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** known_hosts parsing and lookup, with files written by Debian's ssh-keygen (hashed with -H) as the reference. */
 class KnownHostsTest {
-    Path dir;
+    @TempDir Path dir; // removed by JUnit after each test
     Path file;
     PublicKey hostKey;
     String hostLine; // "ssh-ed25519 AAAA..."
 
     @BeforeEach
     void setUp() throws Exception {
-        dir = Files.createTempDirectory("known-hosts-test-");
         file = dir.resolve("known_hosts");
         Path key = OpenSsh.keygen(dir.resolve("host_key"), "ed25519", "", "host");
         String[] pub = Files.readString(dir.resolve("host_key.pub")).split("\\s+");

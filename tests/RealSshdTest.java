@@ -21,6 +21,7 @@ import io.fabric8.kubernetes.client.utils.Serialization;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * verify against Debian's real OpenSSH: sshd on 127.0.0.1 as the guest (fake lspci, sudo and
@@ -36,7 +37,7 @@ class RealSshdTest {
     static final String GPU_UUID = "GPU-5f0c2a4e-8b1d-3c7e-9a26-41d7e0b3c9f0";
 
     SimCluster sim;
-    Path dir;
+    @TempDir Path dir; // removed by JUnit after each test
     Path home;
     Path ssh;
     Path labKey;
@@ -51,7 +52,6 @@ class RealSshdTest {
         OpenSsh.require();
         sim = SimCluster.start();
         vmiHostDevice(GPU, GPU_RESOURCE);
-        dir = Files.createTempDirectory("real-sshd-test-");
         home = Files.createDirectories(dir.resolve("home"));
         ssh = Files.createDirectories(home.resolve(".ssh"));
         Files.setPosixFilePermissions(ssh, PosixFilePermissions.fromString("rwx------"));

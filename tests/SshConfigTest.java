@@ -11,16 +11,16 @@ import java.util.Map;
 
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** ssh_config resolution as OpenSSH does it (ssh -G is the reference), on files in a temp home: the real ~/.ssh is never read. */
 class SshConfigTest {
-    Path home;
+    @TempDir Path home; // removed by JUnit after each test
     Path ssh;
     Path config;
 
     @BeforeEach
     void setUp() throws Exception {
-        home = Files.createTempDirectory("ssh-config-test-");
         ssh = Files.createDirectories(home.resolve(".ssh"));
         config = ssh.resolve("config");
     }
