@@ -35,11 +35,9 @@ public final class SshConfig {
             "pkcs11provider", "PKCS#11 keys are not supported: using the agent and key files only",
             "securitykeyprovider", "security-key providers are not supported: using the agent and key files only",
             "knownhostscommand", "KnownHostsCommand is not supported: only known_hosts files are checked",
-            "canonicalizehostname", "CanonicalizeHostname is not supported: host names are used as written",
-            "remotecommand", "RemoteCommand is ignored: the tool runs its own commands",
-            "controlpath", "ControlPath/ControlMaster are ignored: every run opens its own connection");
+            "canonicalizehostname", "CanonicalizeHostname is not supported: host names are used as written");
 
-    /** One directive as written: its location for messages, lower-case keyword and arguments. */
+    /** One directive's arguments as written, and where it is (file:line) for messages. */
     public record Value(List<String> args, String where) {
         public String first() {
             return args.isEmpty() ? "" : args.get(0);
