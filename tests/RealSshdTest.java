@@ -306,6 +306,20 @@ class RealSshdTest {
     }
 
     @Test
+    void anAgentThatRefusesToSignIsReportedAsSuch() throws Exception {
+        try (OpenSsh.Agent confirming = OpenSsh.Agent.start(dir.resolve("agent-confirm"))) {
+            confirming.add(labKey, PASSPHRASE, List.of("-c")); // ssh-add -c: every use needs a confirmation nobody can give here
+            writeDirectConfig("    IdentityFile ~/.ssh/id_lab");
+            Run.Result r = verify(confirming.socket(), "docker-host");
+            assertEquals(22, r.exit(), r.all());
+            // As ssh: the key file is the agent's key, so it is not tried again from the file.
+            assertEquals("verify: ssh-agent refused to sign with agent key ED25519 " + fingerprint(pub(labKey)) + " (lab@laptop)"
+                    + " — a key added with ssh-add -c needs its confirmation:"
+                    + " confirm it in the agent's prompt, or add the key again without -c\n", r.err());
+        }
+    }
+
+    @Test
     void hostKeyAliasNamesTheKnownHostsEntry() throws Exception {
         String[] hostPub = Files.readString(guest.hostPublicKey()).split("\\s+");
         Files.writeString(knownHosts, "docker-host.lab " + hostPub[0] + " " + hostPub[1] + "\n");

@@ -263,6 +263,11 @@ public final class OpenSsh {
 
         /** ssh-add KEY, answering the passphrase through SSH_ASKPASS (SSH_ASKPASS_REQUIRE=force), as a desktop session would. */
         public void add(Path key, String passphrase) {
+            add(key, passphrase, List.of());
+        }
+
+        /** ssh-add with options, e.g. -c (confirm each use: this agent has no askpass, so it refuses to sign). */
+        public void add(Path key, String passphrase, List<String> options) {
             try {
                 Path askpass = script(dir.resolve("askpass-" + key.getFileName()), "#!/bin/sh\nprintf '%s\\n' '" + passphrase + "'\n");
                 Map<String, String> env = new LinkedHashMap<>();
@@ -270,7 +275,10 @@ public final class OpenSsh {
                 env.put("SSH_ASKPASS", askpass.toString());
                 env.put("SSH_ASKPASS_REQUIRE", "force");
                 env.put("DISPLAY", ":0");
-                exec(env, List.of("ssh-add", key.toString()));
+                List<String> cmd = new ArrayList<>(List.of("ssh-add"));
+                cmd.addAll(options);
+                cmd.add(key.toString());
+                exec(env, cmd);
                 Files.delete(askpass);
             } catch (IOException e) {
                 throw new AssertionError(e);

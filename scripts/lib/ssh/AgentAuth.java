@@ -19,6 +19,7 @@ import net.schmizz.sshj.userauth.method.AbstractAuthMethod;
 final class AgentAuth extends AbstractAuthMethod {
     private final SshAgent agent;
     private final SshAgent.Identity identity;
+    private volatile String signFailure;
 
     AgentAuth(SshAgent agent, SshAgent.Identity identity) {
         super("publickey");
@@ -28,6 +29,11 @@ final class AgentAuth extends AbstractAuthMethod {
 
     SshAgent.Identity identity() {
         return identity;
+    }
+
+    /** Why the agent would not sign after the server accepted the key: "" for a plain refusal (e.g. a denied ssh-add -c confirmation), or null. */
+    String signFailure() {
+        return signFailure;
     }
 
     private boolean rsa() {
@@ -55,6 +61,7 @@ final class AgentAuth extends AbstractAuthMethod {
         try {
             signature = agent.sign(identity.blob(), signed, rsa() ? SshAgent.SSH_AGENT_RSA_SHA2_512 : 0);
         } catch (IOException e) {
+            signFailure = e instanceof SshAgent.Refused ? "" : e.getMessage();
             throw new UserAuthException("ssh-agent could not sign with " + identity.describe() + ": " + e.getMessage(), e);
         }
         params.getTransport().write(req.putString(signature));

@@ -40,6 +40,13 @@ public final class SshAgent implements AutoCloseable {
         }
     }
 
+    /** SSH_AGENT_FAILURE to a sign request: the key was removed, or its ssh-add -c confirmation was denied. */
+    public static final class Refused extends IOException {
+        Refused() {
+            super("the agent refused to sign (key removed, or confirmation denied)");
+        }
+    }
+
     private final Path socket;
     private final SocketChannel channel;
 
@@ -93,7 +100,7 @@ public final class SshAgent implements AutoCloseable {
                 .putBytes(blob).putBytes(data).putUInt32(flags);
         Buffer.PlainBuffer reply = call(req);
         byte type = readByte(reply);
-        if (type == SSH_AGENT_FAILURE) throw new IOException("the agent refused to sign (key removed, or confirmation denied)");
+        if (type == SSH_AGENT_FAILURE) throw new Refused();
         if (type != SSH2_AGENT_SIGN_RESPONSE) throw new IOException("agent answered message " + type + " to a sign request");
         try {
             return reply.readBytes();

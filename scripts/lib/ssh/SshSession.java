@@ -405,8 +405,8 @@ public final class SshSession implements AutoCloseable {
                     first.add(fileMethod(client, f.path(), null));
                 }
             }
-            for (AuthMethod m : first) tried.add(m.toString());
-            String ok = tryMethods(client, t, what, first);
+            List<String> notSigned = new ArrayList<>();
+            String ok = tryMethods(client, t, what, first, tried, notSigned);
             if (ok != null) return ok;
             // Keys with a passphrase last: asked for on the terminal (main thread, no echo), one at a time.
             Console console = terminal();
@@ -417,9 +417,13 @@ public final class SshSession implements AutoCloseable {
                     continue;
                 }
                 AuthMethod m = fileMethod(client, f.path(), console);
-                tried.add(m.toString());
-                ok = tryMethods(client, t, what, List.of(m));
+                ok = tryMethods(client, t, what, List.of(m), tried, notSigned);
                 if (ok != null) return ok;
+            }
+            if (!notSigned.isEmpty() && needAgent.isEmpty()) {
+                throw SshException.auth("ssh-agent refused to sign with " + String.join(", ", notSigned)
+                        + (tried.isEmpty() ? "" : "; " + what + " refused " + String.join(", ", tried))
+                        + " — a key added with ssh-add -c needs its confirmation: confirm it in the agent's prompt, or add the key again without -c");
             }
             if (!needAgent.isEmpty()) {
                 String keys = String.join(" ", needAgent.stream().map(Path::toString).toList());
@@ -455,14 +459,23 @@ public final class SshSession implements AutoCloseable {
             }
         }
 
-        /** Tries the methods in order; returns the one that logged in (its description), or null when all were refused. */
-        private static String tryMethods(SSHClient client, SshTarget t, String what, List<AuthMethod> methods) {
+        /**
+         * Tries the methods in order; returns the one that logged in (its description), or null when
+         * all failed, each added to {@code refused} (by the server) or {@code notSigned} (by the agent).
+         */
+        private static String tryMethods(SSHClient client, SshTarget t, String what, List<AuthMethod> methods,
+                                         List<String> refused, List<String> notSigned) {
             for (AuthMethod m : methods) {
                 try {
                     client.auth(t.user(), m);
                     return m.toString();
                 } catch (UserAuthException e) {
                     // refused (or the key could not be used): next identity, as ssh does
+                    if (m instanceof AgentAuth a && a.signFailure() != null) {
+                        notSigned.add(a + (a.signFailure().isEmpty() ? "" : " (" + a.signFailure() + ")"));
+                    } else {
+                        refused.add(m.toString());
+                    }
                 } catch (IOException e) {
                     throw SshException.connect("SSH login to " + what + " failed (" + reason(e) + ") — retry; if it persists check its sshd log");
                 }
