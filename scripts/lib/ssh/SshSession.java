@@ -1,8 +1,7 @@
 //DEPS com.hierynomus:sshj:0.40.0
-//SOURCES ../Cli.java SshException.java SshConfig.java SshTarget.java KnownHosts.java SshAgent.java AgentAuth.java
+//SOURCES ../Cli.java SshException.java SshConfig.java SshTarget.java KnownHosts.java SshLogin.java
 
 import java.io.ByteArrayOutputStream;
-import java.io.Console;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.ConnectException;
@@ -10,13 +9,10 @@ import java.net.NoRouteToHostException;
 import java.net.SocketTimeoutException;
 import java.net.UnknownHostException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.PublicKey;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.Base64;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
@@ -31,18 +27,11 @@ import java.util.function.Consumer;
 
 import net.schmizz.sshj.DefaultConfig;
 import net.schmizz.sshj.SSHClient;
-import net.schmizz.sshj.common.Buffer;
 import net.schmizz.sshj.common.KeyType;
 import net.schmizz.sshj.connection.ConnectionException;
 import net.schmizz.sshj.connection.channel.direct.DirectConnection;
 import net.schmizz.sshj.connection.channel.direct.Session;
 import net.schmizz.sshj.transport.verification.HostKeyVerifier;
-import net.schmizz.sshj.userauth.UserAuthException;
-import net.schmizz.sshj.userauth.keyprovider.KeyProvider;
-import net.schmizz.sshj.userauth.method.AuthMethod;
-import net.schmizz.sshj.userauth.method.AuthPublickey;
-import net.schmizz.sshj.userauth.password.PasswordFinder;
-import net.schmizz.sshj.userauth.password.Resource;
 
 /**
  * An SSH login to a {@link SshTarget}, through its ProxyJump hops (each an sshj direct-tcpip
@@ -198,8 +187,8 @@ public final class SshSession implements AutoCloseable {
                     + " s — is it overloaded? raise the connect timeout (--connect-timeout or ConnectTimeout)");
         }
         // Each hop has its own IdentityAgent; the agent is needed only while logging in.
-        try (Agent agent = Agent.open(t.agentSocket(), notes)) {
-            String auth = Login.authenticate(client, t, what, agent);
+        try (SshAgentConnection agent = SshAgentConnection.open(t.agentSocket(), notes)) {
+            String auth = SshLogin.authenticate(client, t, what, agent);
             return new Hop(t, client, verifier, auth);
         } catch (RuntimeException e) {
             closeQuietly(client);
@@ -338,218 +327,6 @@ public final class SshSession implements AutoCloseable {
                         + " (offered " + fp + ") — compare it with the " + role + "'s (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub on its console),"
                         + " then re-run with --accept-new to record it");
             };
-        }
-    }
-
-    /** An agent connection for the whole route, or none (no socket, or a dead one: noted once). */
-    static final class Agent implements AutoCloseable {
-        final SshAgent agent;
-        final List<SshAgent.Identity> identities;
-
-        private Agent(SshAgent agent, List<SshAgent.Identity> identities) {
-            this.agent = agent;
-            this.identities = identities;
-        }
-
-        static Agent open(Path socket, Consumer<String> notes) {
-            if (socket == null) return new Agent(null, List.of());
-            SshAgent a = null;
-            try {
-                a = SshAgent.connect(socket);
-                return new Agent(a, a.identities());
-            } catch (IOException | RuntimeException e) {
-                if (a != null) a.close();
-                notes.accept("note: ssh-agent at " + socket + " does not answer (" + reason(e) + ") — using key files only");
-                return new Agent(null, List.of());
-            }
-        }
-
-        @Override
-        public void close() {
-            if (agent != null) agent.close();
-        }
-    }
-
-    /** Public-key login with OpenSSH's identity order (sshconnect2.c pubkey_prepare). */
-    static final class Login {
-        /** A key file: its public key blob when readable without a passphrase (from FILE.pub or the file itself). */
-        private record KeyFile(Path path, byte[] blob, boolean locked, String unusable) {}
-
-        static String authenticate(SSHClient client, SshTarget t, String what, Agent agent) {
-            List<KeyFile> files = new ArrayList<>();
-            for (Path p : t.identityFiles()) {
-                if (Files.isRegularFile(p)) files.add(inspect(client, p));
-            }
-            List<AuthMethod> first = new ArrayList<>();
-            List<String> tried = new ArrayList<>();
-            // Agent keys that match a key file come first, then other agent keys unless IdentitiesOnly.
-            List<AuthMethod> otherAgentKeys = new ArrayList<>();
-            for (SshAgent.Identity id : agent.identities) {
-                KeyFile match = files.stream().filter(f -> f.blob() != null && Arrays.equals(f.blob(), id.blob())).findFirst().orElse(null);
-                if (match != null) {
-                    files.remove(match);
-                    first.add(new AgentAuth(agent.agent, id));
-                } else if (!t.identitiesOnly()) {
-                    otherAgentKeys.add(new AgentAuth(agent.agent, id));
-                }
-            }
-            first.addAll(otherAgentKeys);
-            List<KeyFile> locked = new ArrayList<>();
-            List<String> unusable = new ArrayList<>();
-            for (KeyFile f : files) {
-                if (f.unusable() != null) {
-                    unusable.add(f.path() + " (unusable: " + f.unusable() + ")");
-                } else if (f.locked()) {
-                    locked.add(f);
-                } else {
-                    first.add(fileMethod(client, f.path(), null));
-                }
-            }
-            List<String> notSigned = new ArrayList<>();
-            String ok = tryMethods(client, t, what, first, tried, notSigned);
-            if (ok != null) return ok;
-            // Keys with a passphrase last: asked for on the terminal (main thread, no echo), one at a time.
-            Console console = terminal();
-            List<Path> needAgent = new ArrayList<>();
-            for (KeyFile f : locked) {
-                if (console == null) {
-                    needAgent.add(f.path());
-                    continue;
-                }
-                AuthMethod m = fileMethod(client, f.path(), console);
-                ok = tryMethods(client, t, what, List.of(m), tried, notSigned);
-                if (ok != null) return ok;
-            }
-            if (!notSigned.isEmpty() && needAgent.isEmpty()) {
-                throw SshException.auth("ssh-agent refused to sign with " + String.join(", ", notSigned)
-                        + (tried.isEmpty() ? "" : "; " + what + " refused " + String.join(", ", tried))
-                        + " — a key added with ssh-add -c needs its confirmation: confirm it in the agent's prompt, or add the key again without -c");
-            }
-            if (!needAgent.isEmpty()) {
-                String keys = String.join(" ", needAgent.stream().map(Path::toString).toList());
-                throw SshException.auth((tried.isEmpty() ? "" : what + " refused " + String.join(", ", tried) + "; ")
-                        + keys + (needAgent.size() > 1 ? " are" : " is") + " protected by a passphrase and there is no terminal to ask for it"
-                        + " — add it to your agent (ssh-add " + keys + ") and run again");
-            }
-            if (tried.isEmpty() && !unusable.isEmpty()) {
-                throw SshException.auth("no usable SSH identity to log in to " + what + ": " + String.join(", ", unusable)
-                        + " — check the key file, or load the key into ssh-agent (ssh-add)");
-            }
-            if (tried.isEmpty()) {
-                throw SshException.auth("no SSH identity to log in to " + what + ": no agent key"
-                        + (t.agentSocket() == null ? " (SSH_AUTH_SOCK is not set)" : "") + " and no key file"
-                        + (t.identityFiles().isEmpty() ? " (none of ~/.ssh/id_rsa, id_ecdsa, id_ed25519 exists)"
-                        : " (" + String.join(", ", t.identityFiles().stream().map(Path::toString).toList()) + " not found)")
-                        + " — load your key into ssh-agent (ssh-add) or name it with IdentityFile / --identity FILE");
-            }
-            throw SshException.auth(what + " refused " + (tried.size() > 1 ? "our keys (" : "our key (") + String.join(", ", tried)
-                    + (unusable.isEmpty() ? "" : "; not tried: " + String.join(", ", unusable)) + ") — add the public key to ~" + t.user() + "/.ssh/authorized_keys there, or check the user (User / --user) and IdentityFile");
-        }
-
-        /** The terminal to ask a passphrase on, or null (JDK 22+ returns a Console even without one: ask isTerminal()). */
-        private static Console terminal() {
-            Console c = System.console();
-            if (c == null) return null;
-            try {
-                return (Boolean) Console.class.getMethod("isTerminal").invoke(c) ? c : null;
-            } catch (NoSuchMethodException e) {
-                return c; // JDK 17-21: a Console exists only on a terminal
-            } catch (ReflectiveOperationException e) {
-                return null;
-            }
-        }
-
-        /**
-         * Tries the methods in order; returns the one that logged in (its description), or null when
-         * all failed, each added to {@code refused} (by the server) or {@code notSigned} (by the agent).
-         */
-        private static String tryMethods(SSHClient client, SshTarget t, String what, List<AuthMethod> methods,
-                                         List<String> refused, List<String> notSigned) {
-            for (AuthMethod m : methods) {
-                try {
-                    client.auth(t.user(), m);
-                    return m.toString();
-                } catch (UserAuthException e) {
-                    // refused (or the key could not be used): next identity, as ssh does
-                    if (m instanceof AgentAuth a && a.signFailure() != null) {
-                        notSigned.add(a + (a.signFailure().isEmpty() ? "" : " (" + a.signFailure() + ")"));
-                    } else {
-                        refused.add(m.toString());
-                    }
-                } catch (IOException e) {
-                    throw SshException.connect("SSH login to " + what + " failed (" + reason(e) + ") — retry; if it persists check its sshd log");
-                }
-                if (!client.isConnected()) {
-                    throw SshException.connect("SSH login to " + what + " failed (the server closed the connection) — check its sshd log (MaxAuthTries?)");
-                }
-            }
-            return null;
-        }
-
-        /** Reads what can be read without a passphrase: FILE.pub, else the private file if it is not encrypted. */
-        private static KeyFile inspect(SSHClient client, Path p) {
-            byte[] blob = null;
-            Path pub = p.resolveSibling(p.getFileName() + ".pub");
-            if (Files.isRegularFile(pub)) {
-                try {
-                    String[] f = Files.readString(pub, StandardCharsets.UTF_8).strip().split("\\s+");
-                    byte[] b = Base64.getDecoder().decode(f[1]);
-                    new Buffer.PlainBuffer(b).readPublicKey();
-                    blob = b;
-                } catch (IOException | RuntimeException e) {
-                    blob = null; // an unreadable .pub: fall back to the private file
-                }
-            }
-            AtomicBoolean asked = new AtomicBoolean();
-            try {
-                KeyProvider kp = client.loadKeys(p.toString(), new PasswordFinder() {
-                    @Override
-                    public char[] reqPassword(Resource<?> resource) {
-                        asked.set(true);
-                        return null;
-                    }
-
-                    @Override
-                    public boolean shouldRetry(Resource<?> resource) {
-                        return false;
-                    }
-                });
-                kp.getPrivate();
-                if (blob == null) blob = KnownHosts.blob(kp.getPublic());
-                return new KeyFile(p, blob, false, null);
-            } catch (IOException | RuntimeException e) {
-                return new KeyFile(p, blob, asked.get(), asked.get() ? null : reason(e));
-            }
-        }
-
-        /** sshj's publickey method for a key file; with a console, the passphrase is read there without echo (3 tries, as ssh). */
-        private static AuthMethod fileMethod(SSHClient client, Path p, Console console) {
-            int[] tries = {0};
-            PasswordFinder finder = new PasswordFinder() {
-                @Override
-                public char[] reqPassword(Resource<?> resource) {
-                    tries[0]++;
-                    return console == null ? null : console.readPassword("Enter passphrase for key '%s': ", p);
-                }
-
-                @Override
-                public boolean shouldRetry(Resource<?> resource) {
-                    return console != null && tries[0] < 3;
-                }
-            };
-            try {
-                KeyProvider kp = client.loadKeys(p.toString(), finder);
-                if (console != null) kp.getPrivate(); // ask now, on this thread, not inside the SSH reader thread
-                return new AuthPublickey(kp) {
-                    @Override
-                    public String toString() {
-                        return "key file " + p;
-                    }
-                };
-            } catch (IOException e) {
-                throw SshException.auth("cannot use the key " + p + " (" + reason(e) + ")"
-                        + (tries[0] > 0 ? " — wrong passphrase? add it to your agent with: ssh-add " + p : " — check the file or drop it from IdentityFile"));
-            }
         }
     }
 }
