@@ -24,8 +24,8 @@ public final class Cli {
         OK(0, "success"),
         INTERNAL(1, "unexpected error (a bug: please report it with --verbose output)"),
         USAGE(2, "bad command line or input file (unknown option, malformed address, bad template)"),
-        CONFIG(3, "kubeconfig problem: none found, unreadable, or unknown --context"),
-        UNREACHABLE(4, "cannot reach the API server"),
+        CONFIG(3, "kubeconfig problem: none found, unreadable, empty, unknown --context or a context naming a missing cluster"),
+        UNREACHABLE(4, "cannot reach or trust the API server (down, wrong address, certificate not signed by the kubeconfig's CA, no answer within --request-timeout)"),
         FORBIDDEN(5, "the API server refused our credentials (HTTP 401/403)"),
         NOT_FOUND(6, "a named node, device, claim or VM does not exist"),
         CONFLICT(7, "live state differs from what was asked (use --force to override)"),
@@ -97,8 +97,12 @@ public final class Cli {
                 .setOut(out)
                 .setErr(err);
         cmd.setExitCodeExceptionMapper(Cli::exitCodeOf);
+        cmd.setParameterExceptionHandler(Cli::usageError);
+        if (cmd.getCommandSpec().usageMessage().exitCodeList().isEmpty()) {
+            cmd.getCommandSpec().usageMessage().exitCodeListHeading("%nExit codes:%n").exitCodeList(exitCodeList(cmd.getCommandName()));
+        }
         cmd.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
-            Throwable e = Kube.translate(ex);
+            Throwable e = Kube.translate(ex, serverOf(commandLine));
             String name = commandLine.getCommandName();
             if (e instanceof UserError) {
                 commandLine.getErr().println(name + ": " + e.getMessage());
@@ -115,6 +119,38 @@ public final class Cli {
         out.flush();
         err.flush();
         return rc;
+    }
+
+    /** The API server URL of the command's cluster options, if it has read its kubeconfig (else null). */
+    private static String serverOf(CommandLine commandLine) {
+        for (Object mixin : commandLine.getCommandSpec().mixins().values().stream().map(m -> m.userObject()).toList()) {
+            if (mixin instanceof Kube.Options k) return k.serverIfKnown();
+        }
+        return null;
+    }
+
+    /** A usage error: the problem on one line and where to read more, not the whole help (as git and kubectl do). */
+    private static int usageError(ParameterException ex, String[] args) {
+        CommandLine c = ex.getCommandLine();
+        c.getErr().println(ex.getMessage());
+        c.getErr().println("See '" + c.getCommandName() + " --help' for the options.");
+        c.getErr().flush();
+        return Exit.USAGE.code;
+    }
+
+    /**
+     * The exit codes a command's --help lists, generated from {@link Exit} (the one source; README's
+     * table matches it): the shared codes, plus those of this command ("verify: ...").
+     */
+    static java.util.Map<String, String> exitCodeList(String command) {
+        java.util.Map<String, String> list = new java.util.LinkedHashMap<>();
+        for (Exit e : Exit.values()) {
+            int colon = e.meaning.indexOf(": ");
+            boolean own = e.code >= 20 && colon > 0;
+            if (own && !e.meaning.substring(0, colon).equals(command)) continue;
+            list.put(String.format("%3d", e.code), own ? e.meaning.substring(colon + 2) : e.meaning);
+        }
+        return list;
     }
 
     public static int exitCodeOf(Throwable t) {
