@@ -41,6 +41,38 @@ class ClusterAccessTest {
     }
 
     @Test
+    void kubeconfigListIsMergedLikeKubectlWithPathsRelativeToTheirFile() throws Exception {
+        try (SimCluster sim = SimCluster.start()) {
+            Path a = Files.createDirectories(home.resolve("a"));
+            Path b = Files.createDirectories(home.resolve("b"));
+            Files.write(b.resolve("ca.crt"), java.util.Base64.getDecoder().decode(sim.caData()));
+            Files.writeString(a.resolve("context.yaml"), """
+                    apiVersion: v1
+                    kind: Config
+                    current-context: altra
+                    contexts:
+                    - name: altra
+                      context: {cluster: harvester, user: admin, namespace: default}
+                    users:
+                    - name: admin
+                      user: {token: %s}
+                    """.formatted(sim.token()));
+            Files.writeString(b.resolve("cluster.yaml"), """
+                    apiVersion: v1
+                    kind: Config
+                    current-context: elsewhere
+                    clusters:
+                    - name: harvester
+                      cluster: {server: "%s", certificate-authority: ca.crt}
+                    """.formatted(sim.url()));
+            Run.Result r = Run.process(Map.of("HOME", home.toString(),
+                    "KUBECONFIG", a.resolve("context.yaml") + ":" + b.resolve("cluster.yaml")), "inventory", "--node", "altra");
+            assertEquals(0, r.exit(), r.all());
+            assertTrue(r.out().contains("altra-000c01000"), r.out());
+        }
+    }
+
+    @Test
     void defaultKubeconfigInHomeAndNamespaceFromContext() throws Exception {
         try (SimCluster sim = SimCluster.start()) {
             Files.createDirectories(home.resolve(".kube"));

@@ -1,6 +1,8 @@
-//RUNTIME_OPTIONS -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xlog:disable -Xlog:all=warning:stderr -Xlog:cds*=off:stderr -Dsun.stdout.encoding=UTF-8 -Dsun.stderr.encoding=UTF-8 -Dstdout.encoding=UTF-8 -Dstderr.encoding=UTF-8
+//RUNTIME_OPTIONS -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xlog:disable -Xlog:all=warning:stderr -Xlog:cds*=off:stderr -Dsun.stdout.encoding=UTF-8 -Dsun.stderr.encoding=UTF-8 -Dstdout.encoding=UTF-8 -Dstderr.encoding=UTF-8 -Dio.netty.noUnsafe=true
 //COMPILE_OPTIONS -encoding UTF-8
 //DEPS info.picocli:picocli:4.7.7
+// Above: UTF-8 output whatever the locale (README "Locales and JDKs"); io.netty.noUnsafe keeps the
+// simulator's Netty from printing sun.misc.Unsafe warnings on JDK 24+.
 
 import java.io.OutputStreamWriter;
 import java.io.PrintWriter;

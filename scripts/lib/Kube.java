@@ -4,7 +4,7 @@
 //DEPS io.fabric8:kubernetes-httpclient-jdk
 //DEPS com.fasterxml.jackson.core:jackson-databind
 //DEPS org.slf4j:slf4j-nop:2.0.17
-//SOURCES Cli.java cluster/BodyTimeout.java
+//SOURCES Cli.java cluster/BodyTimeout.java cluster/Kubeconfigs.java
 
 import java.io.File;
 import java.io.IOException;
@@ -23,7 +23,6 @@ import io.fabric8.kubernetes.client.Config;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.fabric8.kubernetes.client.KubernetesClientException;
-import io.fabric8.kubernetes.client.internal.KubeConfigUtils;
 import io.fabric8.kubernetes.client.jdkhttp.JdkHttpClientFactory;
 import picocli.CommandLine.Option;
 
@@ -118,9 +117,9 @@ public final class Kube {
             String current = null;
             for (File f : files) {
                 io.fabric8.kubernetes.api.model.Config kc;
-                if (isBlank(f)) kc = null;
-                else try {
-                    kc = KubeConfigUtils.parseConfig(f);
+                String text = read(f);
+                try {
+                    kc = Kubeconfigs.parse(text);
                 } catch (RuntimeException e) {
                     throw new Cli.UserError(Cli.Exit.CONFIG, "kubeconfig " + f + " is not valid YAML ("
                             + firstLine(e) + ") — fix the file or point --kubeconfig at another one");
@@ -160,12 +159,18 @@ public final class Kube {
                         + "\", which kubeconfig " + describe(files) + " does not define (clusters: "
                         + (clusters.isEmpty() ? "none" : String.join(", ", clusters)) + ") — fix the context or the clusters section");
             }
-            Config c = Config.empty();
-            KubeConfigUtils.merge(c, wanted, parsed.toArray(new io.fabric8.kubernetes.api.model.Config[0]));
+            // fabric8's public kubeconfig reader, on the merged document (kubectl's merge rules: Kubeconfigs).
+            Config c;
+            try {
+                io.fabric8.kubernetes.api.model.Config merged = Kubeconfigs.merge(files, parsed);
+                merged.setCurrentContext(wanted);
+                c = Config.fromKubeconfig(Kubeconfigs.yaml(merged));
+            } catch (RuntimeException e) {
+                throw new Cli.UserError(Cli.Exit.CONFIG, "kubeconfig " + describe(files) + " cannot be used with context \""
+                        + wanted + "\" (" + firstLine(e) + ") — fix the file or point --kubeconfig at another one");
+            }
             if (c.getMasterUrl() == null || c.getMasterUrl().isEmpty()) {
-                NamedContext nc = c.getCurrentContext();
-                String cluster = nc != null && nc.getContext() != null ? nc.getContext().getCluster() : "?";
-                throw new Cli.UserError(Cli.Exit.CONFIG, "context \"" + wanted + "\" names cluster \"" + cluster
+                throw new Cli.UserError(Cli.Exit.CONFIG, "context \"" + wanted + "\" names cluster \"" + clusterName
                         + "\" which has no server in kubeconfig " + describe(files) + " — fix the clusters section");
             }
             if (namespace != null) c.setNamespace(namespace);
@@ -212,10 +217,10 @@ public final class Kube {
         }
     }
 
-    private static boolean isBlank(File f) {
+    private static String read(File f) {
         try {
-            return java.nio.file.Files.readString(f.toPath()).lines().allMatch(l -> l.isBlank() || l.trim().startsWith("#"));
-        } catch (IOException | RuntimeException e) {
+            return java.nio.file.Files.readString(f.toPath());
+        } catch (IOException e) {
             throw new Cli.UserError(Cli.Exit.CONFIG, "cannot read kubeconfig " + f + " (" + firstLine(e) + ") — check its permissions");
         }
     }
