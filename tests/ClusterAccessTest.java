@@ -212,6 +212,17 @@ class ClusterAccessTest {
         }
     }
 
+    @Test
+    void notFoundSaysWhenTheNamespaceItselfDoesNotExist() {
+        try (SimCluster sim = SimCluster.start()) {
+            Cli.UserError wrongNs = Namespaces.notFound(sim.admin(), "prod", "virtualmachine.kubevirt.io \"docker-host\"", "check the name");
+            assertEquals(Cli.Exit.NOT_FOUND, wrongNs.exit);
+            assertTrue(wrongNs.getMessage().contains("namespace \"prod\" does not exist"), wrongNs.getMessage());
+            Cli.UserError wrongName = Namespaces.notFound(sim.admin(), "default", "virtualmachine.kubevirt.io \"nope\"", "check the name");
+            assertEquals("virtualmachine.kubevirt.io \"nope\" not found in namespace \"default\" — check the name", wrongName.getMessage());
+        }
+    }
+
     /** Answers every request with headers and the first byte of a body, then never sends the rest. */
     @Test
     void serverThatStallsTheBodyIsBoundedByTheRequestTimeout() throws Exception {

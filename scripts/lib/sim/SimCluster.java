@@ -179,11 +179,20 @@ public final class SimCluster implements AutoCloseable {
     public static SimCluster start(Options options) {
         try {
             SimCluster c = new SimCluster(options);
+            c.createNamespaces();
             if (options.seed) c.seed(fixture());
             c.startControllers();
             return c;
         } catch (IOException e) {
             throw new UncheckedIOException(e);
+        }
+    }
+
+    /** The namespaces every Harvester cluster has (namespaced objects live in them; lookups can tell a wrong -n). */
+    private void createNamespaces() {
+        for (String ns : List.of("default", "kube-system", "kube-public", "harvester-system", "cattle-system")) {
+            admin.namespaces().resource(new io.fabric8.kubernetes.api.model.NamespaceBuilder().withNewMetadata().withName(ns)
+                    .endMetadata().withNewStatus().withPhase("Active").endStatus().build()).create();
         }
     }
 
