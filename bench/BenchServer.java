@@ -24,12 +24,10 @@ import com.sun.net.httpserver.HttpServer;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.OwnerReferenceBuilder;
 import io.fabric8.kubernetes.client.utils.Serialization;
-import io.fabric8.mockwebserver.http.MockResponse;
-import io.fabric8.mockwebserver.http.RecordedRequest;
 
 /**
- * Serves the simulated cluster (the same one the tests use) to bench/run.sh, kubectl and our
- * scripts alike, on 127.0.0.1 only. Usage:
+ * Serves the simulated cluster (the same one the tests use, HTTPS with its own CA, a bearer token
+ * and API discovery) to bench/run.sh, kubectl and our scripts alike, on 127.0.0.1 only. Usage:
  *
  * <pre>
  *   BenchServer STATE_DIR [--nodes N --devices M] [--ready] [--controller-delay-ms MS] [--vmi-phase-delay-ms MS]
@@ -68,8 +66,6 @@ public class BenchServer {
         Files.createDirectories(state);
 
         SimCluster sim = SimCluster.start(options);
-        sim.addInterceptor(BenchServer::discovery);
-        sim.addInterceptor((req, path) -> pciDeviceTable(sim, req, path));
         addNodes(sim, nodes, devices);
         if (ready) makeReady(sim, "altra-000c01000", "altra-000c01001");
         sim.clearClientRequests();
@@ -100,88 +96,6 @@ public class BenchServer {
             // discard
         }
         System.exit(0);
-    }
-
-    /** API groups and resources the simulator stores, as kubectl reads them from a real API server. */
-    private static final Map<String, List<String[]>> RESOURCES = Map.of(
-            "v1", List.of(new String[] {"nodes", "Node", "false"}, new String[] {"pods", "Pod", "true"}),
-            Harvester.API_VERSION, List.of(new String[] {"pcidevices", "PCIDevice", "false"},
-                    new String[] {"pcideviceclaims", "PCIDeviceClaim", "false"}, new String[] {"usbdevices", "USBDevice", "false"}),
-            "kubevirt.io/v1", List.of(new String[] {"virtualmachines", "VirtualMachine", "true"},
-                    new String[] {"virtualmachineinstances", "VirtualMachineInstance", "true"}, new String[] {"kubevirts", "KubeVirt", "true"}));
-
-    /**
-     * Discovery (GET /api, /apis, /api/v1, /apis/GROUP/VERSION), which the mock server does not serve:
-     * kubectl needs it to resolve "pcidevices.devices.harvesterhci.io"; our scripts never ask.
-     */
-    private static MockResponse discovery(RecordedRequest req, String path) {
-        if (!"GET".equals(req.getMethod())) return null;
-        String p = path.replaceFirst("\\?.*", "");
-        Object body = null;
-        if (p.equals("/api")) {
-            body = Map.of("kind", "APIVersions", "versions", List.of("v1"),
-                    "serverAddressByClientCIDRs", List.of(Map.of("clientCIDR", "0.0.0.0/0", "serverAddress", "127.0.0.1")));
-        } else if (p.equals("/apis")) {
-            List<Object> groups = new ArrayList<>();
-            RESOURCES.keySet().stream().filter(gv -> gv.contains("/")).sorted().forEach(gv -> {
-                String group = gv.substring(0, gv.indexOf('/'));
-                Map<String, String> v = Map.of("groupVersion", gv, "version", gv.substring(gv.indexOf('/') + 1));
-                groups.add(Map.of("name", group, "versions", List.of(v), "preferredVersion", v));
-            });
-            body = Map.of("kind", "APIGroupList", "apiVersion", "v1", "groups", groups);
-        } else {
-            String gv = p.equals("/api/v1") ? "v1" : p.startsWith("/apis/") ? p.substring("/apis/".length()) : null;
-            if (gv == null || !RESOURCES.containsKey(gv)) return null;
-            List<Object> resources = new ArrayList<>();
-            for (String[] r : RESOURCES.get(gv)) {
-                resources.add(Map.of("name", r[0], "singularName", r[1].toLowerCase(), "kind", r[1],
-                        "namespaced", Boolean.parseBoolean(r[2]),
-                        "verbs", List.of("delete", "deletecollection", "get", "list", "patch", "create", "update", "watch")));
-                resources.add(Map.of("name", r[0] + "/status", "singularName", "", "kind", r[1],
-                        "namespaced", Boolean.parseBoolean(r[2]), "verbs", List.of("get", "patch", "update")));
-            }
-            body = Map.of("kind", "APIResourceList", "apiVersion", "v1", "groupVersion", gv, "resources", resources);
-        }
-        return body == null ? null : json(200, body);
-    }
-
-    /** PCIDevice columns of the real CRD (additionalPrinterColumns), as the API server renders them. */
-    private static final String[][] PCI_COLUMNS = {{"Address", "address"}, {"Vendor Id", "vendorId"}, {"Device Id", "deviceId"},
-            {"Node Name", "nodeName"}, {"Description", "description"}, {"Kernel Driver In Use", "kernelDriverInUse"}};
-
-    /**
-     * A list of PCIDevices as a meta.k8s.io/v1 Table when asked for one (kubectl get does), so
-     * kubectl prints the real columns and pays what it pays against a real API server.
-     */
-    @SuppressWarnings("unchecked")
-    private static MockResponse pciDeviceTable(SimCluster sim, RecordedRequest req, String path) {
-        String accept = req.getHeader("Accept");
-        String p = path.replaceFirst("\\?.*", "");
-        if (!"GET".equals(req.getMethod()) || accept == null || !accept.contains("as=Table")
-                || !p.equals("/apis/" + Harvester.API_VERSION + "/pcidevices")) {
-            return null;
-        }
-        GenericKubernetesResource list = sim.dispatcher().read(p);
-        List<Map<String, Object>> items = list == null ? List.of()
-                : (List<Map<String, Object>>) list.getAdditionalProperties().getOrDefault("items", List.of());
-        List<Object> columns = new ArrayList<>();
-        columns.add(Map.of("name", "Name", "type", "string", "format", "name", "description", "Name of the object", "priority", 0));
-        for (String[] c : PCI_COLUMNS) columns.add(Map.of("name", c[0], "type", "string", "format", "", "description", "", "priority", 0));
-        List<Object> rows = new ArrayList<>();
-        for (Map<String, Object> item : items) {
-            Map<String, Object> metadata = (Map<String, Object>) item.get("metadata");
-            Map<String, Object> status = (Map<String, Object>) item.getOrDefault("status", Map.of());
-            List<Object> cells = new ArrayList<>();
-            cells.add(metadata.get("name"));
-            for (String[] c : PCI_COLUMNS) cells.add(status.getOrDefault(c[1], null));
-            rows.add(Map.of("cells", cells, "object", Map.of("kind", "PartialObjectMetadata", "apiVersion", "meta.k8s.io/v1", "metadata", metadata)));
-        }
-        return json(200, Map.of("kind", "Table", "apiVersion", "meta.k8s.io/v1", "metadata", Map.of("resourceVersion", "1"),
-                "columnDefinitions", columns, "rows", rows));
-    }
-
-    private static MockResponse json(int code, Object body) {
-        return new MockResponse().setResponseCode(code).setHeader("Content-Type", "application/json").setBody(Serialization.asJson(body));
     }
 
     private static void reply(HttpExchange ex, String body) throws IOException {

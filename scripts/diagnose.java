@@ -3,8 +3,7 @@
 //CDS
 //DESCRIPTION Check every known way PCI passthrough fails and print the fix for each
 //SOURCES lib/Cli.java lib/Kube.java lib/Harvester.java lib/KubeVirt.java lib/Passthrough.java lib/Render.java
-//SOURCES lib/Diagnosis.java lib/ControllerHealth.java lib/VmChecks.java
-//SOURCES claim.java attach.java
+//SOURCES lib/Diagnosis.java lib/cli/Timeouts.java lib/checks/Checkup.java lib/steps/Fixing.java
 
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
@@ -15,13 +14,8 @@ import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 
-import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
-import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.client.KubernetesClient;
-import io.fabric8.kubernetes.client.KubernetesClientException;
-import io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -32,7 +26,7 @@ import picocli.CommandLine.Model.CommandSpec;
 /**
  * Replaces the runbook's "Troubleshooting" section: looks at everything the runbook tells you to
  * look at by hand (controller pods and their agent log, claims, drivers, the KubeVirt CR, node
- * allocatable, the VM and its instance) and every failure mode of users-and-peers.md §5 that the
+ * allocatable, the VM and its instance) and every failure mode the simulator models (scripts/lib/sim/Fault.java) that the
  * API shows, and prints one line per check with its evidence and the command that fixes it.
  */
 @Command(name = "diagnose", mixinStandardHelpOptions = true, sortOptions = false,
@@ -40,9 +34,6 @@ import picocli.CommandLine.Model.CommandSpec;
                 "One line per check: PASS / WARN / FAIL, the evidence, then FIX: lines to paste.",
                 "Exit code: 0 all pass, 30 worst is WARN, 31 worst is FAIL."})
 public class diagnose implements Cli.Command {
-    private static final ResourceDefinitionContext USB_DEVICES = new ResourceDefinitionContext.Builder()
-            .withGroup(Harvester.GROUP).withVersion("v1beta1").withKind("USBDevice").withPlural("usbdevices").withNamespaced(false).build();
-
     @Mixin Kube.Options kube;
     @Mixin Cli.OutputOptions out;
     @Mixin Cli.VerboseOption verbose;
@@ -75,153 +66,37 @@ public class diagnose implements Cli.Command {
     public Cli.Exit execute() throws Exception {
         PrintWriter stdout = spec.commandLine().getOut();
         PrintWriter stderr = spec.commandLine().getErr();
-        if (timeoutSeconds <= 0) {
-            throw new Cli.UserError(Cli.Exit.USAGE, "--timeout " + timeoutSeconds + " is not positive — give seconds, e.g. --timeout 120");
-        }
-        Duration wait = Duration.ofSeconds(timeoutSeconds);
+        Duration wait = Timeouts.positive(timeoutSeconds);
         if (fix && !yes && System.console() == null) {
             throw new Cli.UserError(Cli.Exit.USAGE, "--fix needs confirmation and stdin is not a terminal — add --yes to fix without asking");
         }
-        KubernetesClient client = kube.client();
-        Target target = resolve(client);
+        try (KubernetesClient client = kube.client()) {
+            String ns = kube.namespace();
+            List<Diagnosis.Finding> findings = Checkup.run(client, Checkup.scope(client, ns, vmName, device, node));
+            if (!fix) {
+                report(stdout, findings);
+                return Diagnosis.exitFor(Diagnosis.worst(findings));
+            }
+            // With --fix, -o json/yaml prints only the final report, so stdout stays one document.
+            if (!out.structured()) report(stdout, findings);
 
-        List<Diagnosis.Finding> findings = checks(client, target);
-        if (!fix) {
+            List<Diagnosis.Remedy> remedies = Fixing.remedies(findings);
+            if (remedies.isEmpty() || (!yes && !confirm(stderr, remedies))) {
+                stderr.println(remedies.isEmpty() ? "--fix: nothing here is safe to fix automatically; run the FIX commands yourself"
+                        : "--fix: nothing changed");
+                if (out.structured()) report(stdout, findings);
+                return Diagnosis.exitFor(Diagnosis.worst(findings));
+            }
+            if (yes) {
+                stderr.println("--fix will run:");
+                remedies.forEach(r -> stderr.println("  " + r.command()));
+            }
+            for (Diagnosis.Remedy r : remedies) Fixing.apply(client, r, wait, stderr);
+            stderr.println("checking again:");
+            stderr.flush();
+            findings = Checkup.run(client, Checkup.scope(client, ns, vmName, device, node));
             report(stdout, findings);
             return Diagnosis.exitFor(Diagnosis.worst(findings));
-        }
-        // With --fix, -o json/yaml prints only the final report, so stdout stays one document.
-        if (!out.structured()) report(stdout, findings);
-
-        List<Diagnosis.Remedy> remedies = remedies(findings);
-        if (remedies.isEmpty() || (!yes && !confirm(stderr, remedies))) {
-            stderr.println(remedies.isEmpty() ? "--fix: nothing here is safe to fix automatically; run the FIX commands yourself"
-                    : "--fix: nothing changed");
-            if (out.structured()) report(stdout, findings);
-            return Diagnosis.exitFor(Diagnosis.worst(findings));
-        }
-        if (yes) {
-            stderr.println("--fix will run:");
-            remedies.forEach(r -> stderr.println("  " + r.command()));
-        }
-        for (Diagnosis.Remedy r : remedies) apply(client, r, wait, stderr);
-        stderr.println("checking again:");
-        stderr.flush();
-        findings = checks(client, resolve(client));
-        report(stdout, findings);
-        return Diagnosis.exitFor(Diagnosis.worst(findings));
-    }
-
-    // ---- preconditions: what to look at (unknown names are errors, not findings) ----
-
-    /** The VM (or null), the devices to check, and the nodes whose controller pods matter. */
-    record Target(GenericKubernetesResource vm, List<Harvester.PciDevice> devices, List<Harvester.PciDevice> allDevices,
-                  Set<String> nodes, boolean pciApi) {}
-
-    private Target resolve(KubernetesClient c) {
-        String ns = kube.namespace();
-        if (node != null && c.nodes().withName(node).get() == null) {
-            throw new Cli.UserError(Cli.Exit.NOT_FOUND, "node \"" + node + "\" not found — list nodes with: kubectl get nodes");
-        }
-        GenericKubernetesResource vm = null;
-        if (vmName != null) {
-            vm = KubeVirt.vm(c, ns, vmName);
-        }
-        List<Harvester.PciDevice> all;
-        try {
-            all = Harvester.pciDevices(c).list().getItems().stream().map(Harvester.PciDevice::of).toList();
-        } catch (KubernetesClientException e) {
-            if (e.getCode() != 404) throw e;
-            Set<String> nodes = new LinkedHashSet<>();
-            if (node != null) nodes.add(node);
-            return new Target(vm, List.of(), List.of(), nodes, false);
-        }
-        List<Harvester.PciDevice> devices = new ArrayList<>();
-        if (device != null) {
-            if (device.contains(":") && node == null) {
-                throw new Cli.UserError(Cli.Exit.USAGE, "--device " + device + " is a PCI address — add --node NODE, or pass the PCIDevice name (inventory lists them)");
-            }
-            devices.add(device.contains(":") ? Harvester.device(c, node, device) : Harvester.device(c, device));
-        } else if (vm != null) {
-            devices.addAll(devicesOf(vm, all));
-        } else {
-            Set<String> claimed = new LinkedHashSet<>();
-            Harvester.pciDeviceClaims(c).list().getItems().forEach(r -> claimed.add(r.getMetadata().getName()));
-            all.stream().filter(d -> claimed.contains(d.name()) && (node == null || node.equals(d.node()))).forEach(devices::add);
-        }
-        if (node != null && device != null && !node.equals(devices.get(0).node())) {
-            throw new Cli.UserError(Cli.Exit.USAGE, "PCIDevice " + devices.get(0).name() + " is on node " + devices.get(0).node()
-                    + ", not " + node + " — drop --node or pick a device of " + node);
-        }
-        Set<String> nodes = new LinkedHashSet<>();
-        if (node != null) nodes.add(node);
-        devices.forEach(d -> nodes.add(d.node()));
-        return new Target(vm, devices, all, nodes, true);
-    }
-
-    /** The PCIDevices a VM's hostDevices/gpus name, or else the ones its resource names point at (on its pinned node). */
-    private List<Harvester.PciDevice> devicesOf(GenericKubernetesResource vm, List<Harvester.PciDevice> all) {
-        List<KubeVirt.HostDevice> entries = new ArrayList<>(KubeVirt.hostDevices(vm));
-        entries.addAll(KubeVirt.gpus(vm));
-        String pinned = node != null ? node : KubeVirt.pinnedNode(vm);
-        Map<String, Harvester.PciDevice> out = new LinkedHashMap<>();
-        for (KubeVirt.HostDevice h : entries) {
-            var named = all.stream().filter(d -> d.name().equals(h.name())).findFirst();
-            if (named.isPresent()) {
-                out.putIfAbsent(named.get().name(), named.get());
-                continue;
-            }
-            all.stream().filter(d -> d.resourceName() != null && d.resourceName().equals(h.deviceName()))
-                    .filter(d -> pinned == null || pinned.equals(d.node()))
-                    .findFirst().ifPresent(d -> out.putIfAbsent(d.name(), d));
-        }
-        return List.copyOf(out.values());
-    }
-
-    // ---- the checks ----
-
-    private List<Diagnosis.Finding> checks(KubernetesClient c, Target t) {
-        List<Diagnosis.Finding> findings = new ArrayList<>(ControllerHealth.check(c, t.nodes()));
-        if (!t.pciApi()) {
-            findings.add(Diagnosis.Finding.fail("pcidevices-api", Harvester.GROUP, "the server has no resource type pcidevices."
-                            + Harvester.GROUP + ": the pcidevices-controller add-on is not enabled",
-                    "kubectl -n harvester-system patch addons.harvesterhci.io pcidevices-controller --type merge -p '{\"spec\":{\"enabled\":true}}'"));
-            return findings;
-        }
-        if (t.devices().isEmpty()) {
-            findings.add(Diagnosis.Finding.warn("pcidevice", t.vm() != null ? KubeVirt.ref(t.vm()) : "-",
-                    t.vm() != null ? "the VM has no PCI host device" : "no claimed PCI devices" + (node != null ? " on node " + node : ""),
-                    "inventory" + (node != null ? " --node " + node : "") + "   # then: diagnose " + (t.vm() != null ? t.vm().getMetadata().getName() + " " : "")
-                            + "--device <name>"));
-        }
-        List<GenericKubernetesResource> usb = listOrEmpty(c);
-        List<Pod> pods = ControllerHealth.pods(c);
-        List<GenericKubernetesResource> allVms = KubeVirt.vms(c).inAnyNamespace().list().getItems();
-        for (Harvester.PciDevice d : t.devices()) {
-            Pod pod = ControllerHealth.podOn(pods, d.node());
-            Passthrough.State state = Passthrough.read(c, d);
-            findings.addAll(Diagnosis.device(state, pod == null ? null : pod.getMetadata().getName(), usb));
-            findings.addAll(nodeFindings(state));
-            findings.addAll(VmChecks.sharing(c, t.vm(), d, allVms, t.allDevices()));
-        }
-        if (t.vm() != null) findings.addAll(VmChecks.check(c, t.vm(), t.devices(), t.allDevices(), usb));
-        return findings;
-    }
-
-    /** Maintenance (#4888): a cordoned node stops VMs with host devices, which cannot migrate. */
-    private static List<Diagnosis.Finding> nodeFindings(Passthrough.State s) {
-        if (s.node() == null || s.node().getSpec() == null || !Boolean.TRUE.equals(s.node().getSpec().getUnschedulable())) return List.of();
-        String n = s.node().getMetadata().getName();
-        return List.of(Diagnosis.Finding.warn("node-schedulable", n, "node " + n + " is cordoned (maintenance?): VMs with host devices are not "
-                + "live-migratable, so they stop and cannot start until it is back", "kubectl uncordon " + n));
-    }
-
-    private static List<GenericKubernetesResource> listOrEmpty(KubernetesClient c) {
-        try {
-            return c.genericKubernetesResources(USB_DEVICES).list().getItems();
-        } catch (KubernetesClientException e) {
-            if (e.getCode() == 404) return List.of();
-            throw e;
         }
     }
 
@@ -258,21 +133,6 @@ public class diagnose implements Cli.Command {
         stdout.flush();
     }
 
-    // ---- --fix ----
-
-    /** Distinct remedies of the findings that did not pass, controller restarts first (claims need a live controller). */
-    private static List<Diagnosis.Remedy> remedies(List<Diagnosis.Finding> findings) {
-        Map<String, Diagnosis.Remedy> byCommand = new LinkedHashMap<>();
-        for (Diagnosis.Remedy.Kind k : Diagnosis.Remedy.Kind.values()) {
-            for (Diagnosis.Finding f : findings) {
-                if (f.status() != Diagnosis.Status.PASS && f.remedy() != null && f.remedy().kind() == k) {
-                    byCommand.putIfAbsent(f.remedy().command(), f.remedy());
-                }
-            }
-        }
-        return List.copyOf(byCommand.values());
-    }
-
     private boolean confirm(PrintWriter stderr, List<Diagnosis.Remedy> remedies) throws Exception {
         stderr.println("--fix would run:");
         remedies.forEach(r -> stderr.println("  " + r.command()));
@@ -281,58 +141,4 @@ public class diagnose implements Cli.Command {
         String answer = new BufferedReader(new InputStreamReader(System.in)).readLine();
         return answer != null && (answer.trim().equalsIgnoreCase("y") || answer.trim().equalsIgnoreCase("yes"));
     }
-
-    private void apply(KubernetesClient c, Diagnosis.Remedy r, Duration wait, PrintWriter stderr) {
-        stderr.println("running: " + r.command());
-        stderr.flush();
-        switch (r.kind()) {
-            case RESTART_CONTROLLER -> restartController(c, r.args().get(0), wait, stderr);
-            case CLAIM, ATTACH -> {
-                Object cmd = ourCommand(r.kind());
-                List<String> args = new ArrayList<>(r.args());
-                args.addAll(kube.asArgs());
-                args.addAll(List.of("--timeout", String.valueOf(timeoutSeconds)));
-                int rc = Cli.run(cmd, spec.commandLine().getErr(), spec.commandLine().getErr(), args.toArray(new String[0]));
-                stderr.println("  " + r.command() + " exited " + rc);
-            }
-        }
-        stderr.flush();
-    }
-
-    /** Our own commands, run in-process by --fix: they wait, report and undo like they do on the command line. */
-    private static Object ourCommand(Diagnosis.Remedy.Kind kind) {
-        return switch (kind) {
-            case CLAIM -> new claim();
-            case ATTACH -> new attach();
-            case RESTART_CONTROLLER -> throw new IllegalArgumentException("not a command of ours: " + kind);
-        };
-    }
-
-    /** Deletes the pod; its DaemonSet makes a new one on the same node. Waits for that one to be Ready. */
-    private static void restartController(KubernetesClient c, String pod, Duration wait, PrintWriter stderr) {
-        Pod old = c.pods().inNamespace(Harvester.CONTROLLER_NAMESPACE).withName(pod).get();
-        if (old == null) {
-            stderr.println("  pod " + pod + " is already gone");
-            return;
-        }
-        String nodeName = old.getSpec().getNodeName();
-        c.pods().inNamespace(Harvester.CONTROLLER_NAMESPACE).withName(pod).delete();
-        long deadline = System.nanoTime() + wait.toNanos();
-        while (System.nanoTime() < deadline) {
-            Pod fresh = ControllerHealth.podOn(ControllerHealth.pods(c), nodeName);
-            if (fresh != null && !fresh.getMetadata().getName().equals(pod) && ControllerHealth.ready(fresh)) {
-                stderr.println("  " + fresh.getMetadata().getName() + " is Ready on node " + nodeName);
-                return;
-            }
-            try {
-                Thread.sleep(200);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return;
-            }
-        }
-        stderr.println("  no new Ready controller pod on node " + nodeName + " after " + wait.toSeconds()
-                + "s — check: kubectl -n harvester-system get pods -l " + Harvester.CONTROLLER_POD_SELECTOR + " -o wide");
-    }
-
 }

@@ -13,6 +13,7 @@ import java.util.Map;
 import java.util.TreeSet;
 import java.util.regex.Pattern;
 
+import com.fasterxml.jackson.annotation.JsonInclude;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
@@ -58,8 +59,12 @@ public class inventory implements Cli.Command {
         if (vendor != null && vendor.isBlank()) {
             throw new Cli.UserError(Cli.Exit.USAGE, "--vendor is empty — pass a PCI vendor id such as 10de or a name such as nvidia");
         }
-        KubernetesClient client = kube.client();
+        try (KubernetesClient client = kube.client()) {
+            return list(stdout, client);
+        }
+    }
 
+    private Cli.Exit list(PrintWriter stdout, KubernetesClient client) {
         List<Harvester.PciDevice> all = listDevices(client);
         if (node != null && all.isEmpty() && client.nodes().withName(node).get() == null) {
             throw new Cli.UserError(Cli.Exit.NOT_FOUND, "node \"" + node + "\" not found — run inventory without --node to see all nodes");
@@ -70,8 +75,8 @@ public class inventory implements Cli.Command {
         Map<String, TreeSet<String>> usedBy = vmUsage(KubeVirt.vms(client).inAnyNamespace().list().getItems(), all);
 
         List<Harvester.IommuGroup> groups = Harvester.iommuGroups(all);
-        List<Map<String, Object>> devices = new ArrayList<>();
-        List<Map<String, Object>> groupReports = new ArrayList<>();
+        List<DeviceRow> devices = new ArrayList<>();
+        List<GroupRow> groupReports = new ArrayList<>();
         List<String> warnings = new ArrayList<>();
         for (Harvester.IommuGroup g : groups) {
             List<String> claimed = new ArrayList<>();
@@ -92,21 +97,11 @@ public class inventory implements Cli.Command {
             for (Harvester.PciDevice d : shown) {
                 devices.add(deviceReport(d, claims.get(d.name()), usedBy.get(d.name()), partial));
             }
-            Map<String, Object> gr = new LinkedHashMap<>();
-            gr.put("node", g.node());
-            gr.put("iommuGroup", g.group());
-            gr.put("devices", g.devices().stream().map(Harvester.PciDevice::name).toList());
-            gr.put("claimed", claimed);
-            gr.put("partiallyClaimed", partial);
-            groupReports.add(gr);
+            groupReports.add(new GroupRow(g.node(), g.group(), g.devices().stream().map(Harvester.PciDevice::name).toList(), claimed, partial));
         }
 
         if (out.structured()) {
-            Map<String, Object> report = new LinkedHashMap<>();
-            report.put("devices", devices);
-            report.put("iommuGroups", groupReports);
-            report.put("warnings", warnings);
-            Render.structured(stdout, out.output, report);
+            Render.structured(stdout, out.output, new Report(devices, groupReports, warnings));
             return Cli.Exit.OK;
         }
         if (devices.isEmpty()) {
@@ -152,9 +147,9 @@ public class inventory implements Cli.Command {
     }
 
     /**
-     * Which VM uses which PCIDevice, from VM specs. The allocation annotation is exact; an entry named
-     * after a PCIDevice is exact; otherwise the resource name is pooled, so every device with that
-     * resource (on the VM's pinned node, if pinned) is a candidate, marked with "?".
+     * Which VM uses which PCIDevice, from VM specs. The allocation annotation is exact; otherwise
+     * the one matching rule (KubeVirt.java): a pooled entry with several candidates
+     * marks each of them with "?".
      */
     static Map<String, TreeSet<String>> vmUsage(List<GenericKubernetesResource> vms, List<Harvester.PciDevice> devices) {
         Map<String, TreeSet<String>> usedBy = new LinkedHashMap<>();
@@ -162,72 +157,54 @@ public class inventory implements Cli.Command {
             String ref = KubeVirt.ref(vm);
             Map<String, List<String>> allocated = KubeVirt.allocatedDevices(vm);
             String pinned = KubeVirt.pinnedNode(vm);
-            List<KubeVirt.HostDevice> entries = new ArrayList<>(KubeVirt.hostDevices(vm));
-            entries.addAll(KubeVirt.gpus(vm));
-            for (KubeVirt.HostDevice hd : entries) {
+            for (KubeVirt.HostDevice hd : KubeVirt.entries(vm)) {
                 if (allocated.containsKey(hd.deviceName())) {
                     allocated.get(hd.deviceName()).forEach(n -> usedBy.computeIfAbsent(n, k -> new TreeSet<>()).add(ref));
                     continue;
                 }
-                var byName = devices.stream()
-                        .filter(d -> d.name().equals(hd.name()) && d.resourceName() != null && d.resourceName().equals(hd.deviceName()))
-                        .toList();
-                if (!byName.isEmpty()) {
-                    byName.forEach(d -> usedBy.computeIfAbsent(d.name(), k -> new TreeSet<>()).add(ref));
-                    continue;
-                }
-                var pooled = devices.stream()
-                        .filter(d -> hd.deviceName() != null && hd.deviceName().equals(d.resourceName()))
-                        .filter(d -> pinned == null || pinned.equals(d.node()))
-                        .toList();
-                String mark = pooled.size() == 1 ? ref : ref + "?";
-                pooled.forEach(d -> usedBy.computeIfAbsent(d.name(), k -> new TreeSet<>()).add(mark));
+                KubeVirt.Match m = KubeVirt.match(hd, devices, pinned);
+                String mark = m.exact() || m.devices().size() == 1 ? ref : ref + "?";
+                m.devices().forEach(d -> usedBy.computeIfAbsent(d.name(), k -> new TreeSet<>()).add(mark));
             }
         }
         return usedBy;
     }
 
-    private static Map<String, Object> deviceReport(Harvester.PciDevice d, Harvester.PciDeviceClaim claim,
-                                                    TreeSet<String> vms, boolean partialGroup) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("name", d.name());
-        m.put("node", d.node());
-        m.put("address", d.address());
-        m.put("vendorId", d.vendorId());
-        m.put("deviceId", d.deviceId());
-        m.put("classId", d.classId());
-        m.put("description", d.description());
-        m.put("resourceName", d.resourceName());
-        m.put("kernelDriverInUse", d.driver());
-        m.put("iommuGroup", d.iommuGroup());
-        m.put("groupPartiallyClaimed", partialGroup);
-        m.put("claim", claim == null ? "none" : claim.passthroughEnabled() ? "passthrough" : "claimed");
-        m.put("usedBy", vms == null ? List.of() : List.copyOf(vms));
-        return m;
+    /** The JSON/YAML document (field names are part of the output): devices, IOMMU groups, warnings. */
+    @JsonInclude(JsonInclude.Include.ALWAYS)
+    record Report(List<DeviceRow> devices, List<GroupRow> iommuGroups, List<String> warnings) {}
+
+    /** One IOMMU group with a shown device. */
+    @JsonInclude(JsonInclude.Include.ALWAYS)
+    record GroupRow(String node, String iommuGroup, List<String> devices, List<String> claimed, boolean partiallyClaimed) {}
+
+    /** One PCIDevice as listed. claim: none, claimed or passthrough; usedBy: VMs (a "?" marks a pooled candidate). */
+    @JsonInclude(JsonInclude.Include.ALWAYS)
+    record DeviceRow(String name, String node, String address, String vendorId, String deviceId, String classId, String description,
+                     String resourceName, String kernelDriverInUse, String iommuGroup, boolean groupPartiallyClaimed, String claim,
+                     List<String> usedBy) {}
+
+    private static DeviceRow deviceReport(Harvester.PciDevice d, Harvester.PciDeviceClaim claim, TreeSet<String> vms, boolean partialGroup) {
+        return new DeviceRow(d.name(), d.node(), d.address(), d.vendorId(), d.deviceId(), d.classId(), d.description(), d.resourceName(),
+                d.driver(), d.iommuGroup(), partialGroup, claim == null ? "none" : claim.passthroughEnabled() ? "passthrough" : "claimed",
+                vms == null ? List.of() : List.copyOf(vms));
     }
 
-    private void printTable(PrintWriter stdout, List<Map<String, Object>> devices) {
+    private void printTable(PrintWriter stdout, List<DeviceRow> devices) {
         boolean wide = out.output == Cli.Output.wide;
         Render.Table t = wide
                 ? new Render.Table("NAME", "NODE", "ADDRESS", "ID", "CLASS", "IOMMU", "DRIVER", "CLAIM", "VM", "RESOURCE", "DESCRIPTION")
                 : new Render.Table("NAME", "NODE", "ADDRESS", "ID", "IOMMU", "DRIVER", "CLAIM", "VM", "DESCRIPTION");
-        for (Map<String, Object> d : devices) {
-            String group = d.get("iommuGroup") + (Boolean.TRUE.equals(d.get("groupPartiallyClaimed")) ? " (partial!)" : "");
-            String vms = String.join(",", castList(d.get("usedBy")));
-            String id = d.get("vendorId") + ":" + d.get("deviceId");
+        for (DeviceRow d : devices) {
+            String group = d.iommuGroup() + (d.groupPartiallyClaimed() ? " (partial!)" : "");
+            String vms = String.join(",", d.usedBy());
+            String id = d.vendorId() + ":" + d.deviceId();
             if (wide) {
-                t.row(d.get("name"), d.get("node"), d.get("address"), id, d.get("classId"), group, d.get("kernelDriverInUse"),
-                        d.get("claim"), vms, d.get("resourceName"), d.get("description"));
+                t.row(d.name(), d.node(), d.address(), id, d.classId(), group, d.kernelDriverInUse(), d.claim(), vms, d.resourceName(), d.description());
             } else {
-                t.row(d.get("name"), d.get("node"), d.get("address"), id, group, d.get("kernelDriverInUse"),
-                        d.get("claim"), vms, d.get("description"));
+                t.row(d.name(), d.node(), d.address(), id, group, d.kernelDriverInUse(), d.claim(), vms, d.description());
             }
         }
         t.print(stdout);
-    }
-
-    @SuppressWarnings("unchecked")
-    private static List<String> castList(Object o) {
-        return (List<String>) o;
     }
 }

@@ -56,11 +56,24 @@ public class sandbox implements Cli.Command {
     public Cli.Exit execute() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
         if (listFaults) {
-            for (Fault f : Fault.values()) out.printf("%-22s %s%n", FaultConverter.name(f), f.description);
+            for (Fault f : Fault.values()) out.printf("%-24s %s%n", FaultConverter.name(f), f.description);
             out.flush();
             return Cli.Exit.OK;
         }
         if (port < 0 || port > 65535) throw new Cli.UserError(Cli.Exit.USAGE, "--port " + port + " is not a TCP port — use 1-65535, or 0 for any");
+        if (controllerDelayMs < 0 || vmiPhaseDelayMs < 0) {
+            throw new Cli.UserError(Cli.Exit.USAGE, "--controller-delay-ms and --vmi-phase-delay-ms must be 0 or more (got "
+                    + controllerDelayMs + ", " + vmiPhaseDelayMs + ")");
+        }
+        if (port != 0) {
+            try (java.net.ServerSocket probe = new java.net.ServerSocket(port, 1, java.net.InetAddress.getByName("127.0.0.1"))) {
+                probe.setReuseAddress(true);
+            } catch (java.io.IOException e) {
+                throw new Cli.UserError(Cli.Exit.USAGE, "port " + port + " on 127.0.0.1 is in use (" + e.getMessage()
+                        + ") — pick another --port, or 0 for any free one");
+            }
+        }
+        if (dir != null) usableDir(dir);
         SimCluster.Options options = new SimCluster.Options();
         options.faults.addAll(faults);
         options.port = port;
@@ -80,6 +93,19 @@ public class sandbox implements Cli.Command {
         out.flush();
         stopped.await();
         return Cli.Exit.OK;
+    }
+
+    /** --dir must be a writable directory, or creatable as one. */
+    private static void usableDir(Path dir) {
+        try {
+            Files.createDirectories(dir);
+        } catch (java.io.IOException | RuntimeException e) {
+            throw new Cli.UserError(Cli.Exit.USAGE, "--dir " + dir + " cannot be used as a directory (" + e.getClass().getSimpleName()
+                    + (e.getMessage() != null ? ": " + e.getMessage() : "") + ") — pick a writable directory");
+        }
+        if (!Files.isWritable(dir)) {
+            throw new Cli.UserError(Cli.Exit.USAGE, "--dir " + dir + " is not writable — pick a writable directory");
+        }
     }
 
     /** Accepts WEBHOOK_RACE, webhook-race or webhook_race. */

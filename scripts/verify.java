@@ -1,8 +1,8 @@
 ///usr/bin/env jbang "$0" "$@" ; exit $?
 //JAVA 17+
 //CDS
-//DESCRIPTION Prove the device is visible inside the guest: lspci -nn over SSH with verified host keys
-//SOURCES lib/Cli.java lib/Kube.java lib/Harvester.java lib/KubeVirt.java lib/Render.java lib/GuestSsh.java
+//DESCRIPTION Prove the device is visible inside the guest: lspci -nn over SSH (ssh_config, ssh-agent, ProxyJump, verified host keys)
+//SOURCES lib/Cli.java lib/Kube.java lib/Harvester.java lib/KubeVirt.java lib/Render.java lib/ssh/SshSession.java
 
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -31,11 +31,15 @@ import picocli.CommandLine.Model.CommandSpec;
  */
 @Command(name = "verify", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Check that a VM's passed-through PCI device is visible inside the guest.",
-                "Reads the running VMI's hostDevices, SSHes into the guest (key files only,",
-                "host key checked against known_hosts) and looks for each device's",
-                "vendor:device id in `lspci -nn`."},
-        footer = {"", "Exit codes: 0 visible, 20 VM not running with the device,",
-                "21 cannot connect, 22 key refused, 23 host key unknown or changed,",
+                "Reads the running VMI's hostDevices, SSHes into the guest as ssh would",
+                "(ssh_config Host/Match/Include/ProxyJump, ssh-agent then key files, host",
+                "key checked against known_hosts) and looks for each device's",
+                "vendor:device id in `lspci -nn`. The VM name is an ssh_config Host alias",
+                "when a Host block matches it; otherwise verify uses the VMI's IP address."},
+        footer = {"", "Exit codes: 0 visible, 2 bad option or ssh_config (e.g. a ProxyJump loop),",
+                "20 VM not running with the device, 21 cannot connect (names the jump host when",
+                "that is what fails), 22 keys refused or a passphrase key without a terminal,",
+                "23 host key unknown, changed or revoked,",
                 "24 device not visible in the guest, 25 sudo needs a password,",
                 "8 lspci missing (or the driver, with --require-driver), 9 timeout."})
 public class verify implements Cli.Command {
@@ -63,25 +67,25 @@ public class verify implements Cli.Command {
     @Option(names = "--any-nvidia", description = "Pass if any NVIDIA (10de) device is visible, whatever its device id")
     boolean anyNvidia;
 
-    @Option(names = "--host", paramLabel = "HOST", description = "Guest address or ~/.ssh/config Host (default: the VMI's IP address)")
+    @Option(names = "--host", paramLabel = "HOST", description = "Guest address or ssh_config Host alias (default: the VM name when an ssh_config Host block matches it, else the VMI's IP address)")
     String host;
 
-    @Option(names = "--user", paramLabel = "USER", description = "Guest user (default: ~/.ssh/config User, else your user name)")
+    @Option(names = "--user", paramLabel = "USER", description = "Guest user (default: ssh_config User, else your user name)")
     String user;
 
-    @Option(names = "--port", paramLabel = "PORT", description = "Guest SSH port (default: ~/.ssh/config Port, else 22)")
+    @Option(names = "--port", paramLabel = "PORT", description = "Guest SSH port (default: ssh_config Port, else 22)")
     Integer port;
 
-    @Option(names = {"-i", "--identity"}, paramLabel = "FILE", description = "Private key file (repeatable; default: ~/.ssh/config IdentityFile, else ~/.ssh/id_ed25519, id_ecdsa, id_rsa). No ssh-agent is used.")
+    @Option(names = {"-i", "--identity"}, paramLabel = "FILE", description = "Private key file, as ssh -i (repeatable; added before ssh_config IdentityFile; default ~/.ssh/id_rsa, id_ecdsa, id_ed25519). ssh-agent keys (SSH_AUTH_SOCK) come first; IdentitiesOnly yes limits them to these files.")
     List<Path> identities = new ArrayList<>();
 
-    @Option(names = "--ssh-config", paramLabel = "FILE", description = "OpenSSH client config to read Host/HostName/User/Port/IdentityFile from (default: ~/.ssh/config)")
+    @Option(names = "--ssh-config", paramLabel = "FILE", description = "OpenSSH client config, as ssh -F (default: ~/.ssh/config, then /etc/ssh/ssh_config)")
     Path sshConfig;
 
-    @Option(names = "--known-hosts", paramLabel = "FILE", description = "known_hosts file (default: ~/.ssh/known_hosts)")
+    @Option(names = "--known-hosts", paramLabel = "FILE", description = "known_hosts file, instead of ssh_config UserKnownHostsFile (default: ~/.ssh/known_hosts, known_hosts2)")
     Path knownHosts;
 
-    @Option(names = "--accept-new", description = "Record the host key of a guest not yet in known_hosts (like StrictHostKeyChecking=accept-new); a changed key is still refused")
+    @Option(names = "--accept-new", description = "Record the host key of a guest not yet in known_hosts (StrictHostKeyChecking=accept-new; hashed when the file is or HashKnownHosts yes); a changed or revoked key is still refused")
     boolean acceptNew;
 
     @Option(names = "--sudo", negatable = true, defaultValue = "true", fallbackValue = "true",
@@ -94,8 +98,8 @@ public class verify implements Cli.Command {
     @Option(names = "--require-driver", description = "Fail (exit 8) when the NVIDIA driver is missing or sees no GPU; implies --nvidia-smi")
     boolean requireDriver;
 
-    @Option(names = "--connect-timeout", paramLabel = "SECONDS", defaultValue = "10", description = "SSH connect and login timeout (default: ${DEFAULT-VALUE})")
-    int connectTimeout;
+    @Option(names = "--connect-timeout", paramLabel = "SECONDS", description = "SSH connect timeout per hop (default: ssh_config ConnectTimeout, else 10)")
+    Integer connectTimeout;
 
     @Option(names = "--command-timeout", paramLabel = "SECONDS", defaultValue = "30", description = "Timeout of each command in the guest (default: ${DEFAULT-VALUE})")
     int commandTimeout;
@@ -118,7 +122,7 @@ public class verify implements Cli.Command {
     public Cli.Exit execute() {
         PrintWriter stdout = spec.commandLine().getOut();
         PrintWriter stderr = spec.commandLine().getErr();
-        if (connectTimeout <= 0 || commandTimeout <= 0) {
+        if ((connectTimeout != null && connectTimeout <= 0) || commandTimeout <= 0) {
             throw new Cli.UserError(Cli.Exit.USAGE, "--connect-timeout and --command-timeout must be positive seconds, e.g. --command-timeout 30");
         }
         if (port != null && (port < 1 || port > 65535)) {
@@ -132,46 +136,54 @@ public class verify implements Cli.Command {
         if (requireDriver) nvidiaSmi = true;
 
         // Preconditions: the VM runs, with the device in its instance's spec.
-        KubernetesClient client = kube.client();
         String ns = kube.namespace();
-        GenericKubernetesResource vmi = runningVmi(client, ns);
-        String node = str(vmi.get("status", "nodeName"));
-        List<Expected> expected = expectedDevices(client, vmi, node);
+        GenericKubernetesResource vmi;
+        String node;
+        List<Expected> expected;
+        try (KubernetesClient client = kube.client()) {
+            vmi = runningVmi(client, ns);
+            node = str(vmi.get("status", "nodeName"));
+            expected = expectedDevices(client, vmi, node);
+        }
 
-        // Where to connect: flags, then ~/.ssh/config, then the VMI's address.
-        Path home = Path.of(System.getProperty("user.home"));
-        Path ssh = home.resolve(".ssh");
-        String alias = host != null ? host : guestIp(vmi);
-        GuestSsh.SshConfig cfg = GuestSsh.SshConfig.lookup(sshConfig != null ? sshConfig : ssh.resolve("config"), alias);
-        List<Path> keys = new ArrayList<>(identities);
-        if (keys.isEmpty()) {
-            for (String f : cfg.identityFiles()) keys.add(expandHome(f, home));
-        }
-        if (keys.isEmpty()) {
-            for (String f : List.of("id_ed25519", "id_ecdsa", "id_rsa")) {
-                if (Files.isRegularFile(ssh.resolve(f))) keys.add(ssh.resolve(f));
+        // Where to connect: flags, then ssh_config (the VM name as a Host alias, else the VMI's IP), then defaults.
+        SshConfig config = SshConfig.standard(sshConfig);
+        SshTarget.Overrides overrides = new SshTarget.Overrides(user, port, identities, knownHosts, acceptNew,
+                connectTimeout == null ? null : Duration.ofSeconds(connectTimeout), System.getenv());
+        SshTarget target;
+        if (host != null) {
+            target = SshTarget.resolve(config, host, null, "--host", null, overrides);
+        } else {
+            String ip = guestIp(vmi);
+            if (ip == null && config.resolve(vmName, Map.of()).specificBlocks().isEmpty()) {
+                throw new Cli.UserError(Cli.Exit.SSH_CONNECT, "VMI " + KubeVirt.ref(vmi) + " reports no IP address (status.interfaces)"
+                        + " and no ssh_config Host block matches " + vmName + " — is the qemu-guest-agent running in the guest?"
+                        + " Add a Host " + vmName + " block with its HostName, or pass --host");
             }
+            target = SshTarget.resolve(config, vmName, ip, "VMI IP", null, overrides);
         }
-        GuestSsh.Target target = new GuestSsh.Target(
-                cfg.hostName() != null ? cfg.hostName() : alias,
-                port != null ? port : cfg.port() != null ? cfg.port() : 22,
-                user != null ? user : cfg.user() != null ? cfg.user() : System.getProperty("user.name"),
-                keys,
-                knownHosts != null ? knownHosts : ssh.resolve("known_hosts"),
-                acceptNew,
-                Duration.ofSeconds(connectTimeout));
 
         // Action: lspci -nn (and nvidia-smi -L) in the guest.
         List<GuestDevice> guest;
         List<String> unparsed = new ArrayList<>();
         Map<String, Object> driver = null;
-        String hostKey;
-        boolean recorded;
-        try (GuestSsh session = GuestSsh.connect(target)) {
-            hostKey = session.hostKeyFingerprint();
-            recorded = session.hostKeyRecorded();
+        Map<String, Object> guestReport = new LinkedHashMap<>();
+        try (SshSession session = SshSession.open(target, "guest", note -> {
+            stderr.println("verify: " + note);
+            stderr.flush();
+        })) {
+            guestReport.put("host", target.host());
+            guestReport.put("port", target.port());
+            guestReport.put("user", target.user());
+            guestReport.put("source", target.source());
+            guestReport.put("via", session.via());
+            guestReport.put("auth", session.authenticatedWith());
+            guestReport.put("hostKey", session.hostKeyFingerprint());
+            guestReport.put("hostKeyRecorded", session.hostKeyRecorded());
+            guestReport.put("knownHostsEntry", session.hostKeyEntry());
+            guestReport.put("sudo", sudo);
             String lspciCommand = sudo ? "sudo -n lspci -nn" : "lspci -nn";
-            GuestSsh.Result lspci = session.run(lspciCommand, Duration.ofSeconds(commandTimeout));
+            SshSession.Result lspci = session.run(lspciCommand, Duration.ofSeconds(commandTimeout));
             checkLspciRan(lspci, target);
             guest = parseLspci(lspci.out(), unparsed);
             if (nvidiaSmi) driver = driverView(session.run("nvidia-smi -L", Duration.ofSeconds(commandTimeout)));
@@ -203,14 +215,7 @@ public class verify implements Cli.Command {
         report.put("vm", ns + "/" + vmName);
         report.put("phase", "Running");
         report.put("node", node);
-        Map<String, Object> g = new LinkedHashMap<>();
-        g.put("host", target.host());
-        g.put("port", target.port());
-        g.put("user", target.user());
-        g.put("hostKey", hostKey);
-        g.put("hostKeyRecorded", recorded);
-        g.put("sudo", sudo);
-        report.put("guest", g);
+        report.put("guest", guestReport);
         report.put("expected", devices);
         report.put("anyNvidia", anyNvidia);
         report.put("nvidiaDevices", nvidia.stream().map(verify::guestMap).toList());
@@ -222,7 +227,7 @@ public class verify implements Cli.Command {
         if (out.structured()) {
             Render.structured(stdout, out.output, report);
         } else {
-            printTable(stdout, report, devices, nvidia, driver, target, hostKey, recorded, pass);
+            printTable(stdout, report, devices, nvidia, driver, target, guestReport, pass);
         }
         if (!pass) {
             String missing = anyNvidia ? "no NVIDIA (10de) device"
@@ -287,8 +292,8 @@ public class verify implements Cli.Command {
         return expected;
     }
 
-    /** The first IP the VMI reports (status.interfaces[].ipAddress, filled by the guest agent or DHCP). */
-    private String guestIp(GenericKubernetesResource vmi) {
+    /** The first IP the VMI reports (status.interfaces[].ipAddress, filled by the guest agent or DHCP), or null. */
+    private static String guestIp(GenericKubernetesResource vmi) {
         if (vmi.get("status", "interfaces") instanceof List<?> l) {
             for (Object o : l) {
                 if (o instanceof Map<?, ?> m && m.get("ipAddress") != null && !m.get("ipAddress").toString().isBlank()) {
@@ -296,11 +301,10 @@ public class verify implements Cli.Command {
                 }
             }
         }
-        throw new Cli.UserError(Cli.Exit.SSH_CONNECT, "VMI " + KubeVirt.ref(vmi) + " reports no IP address (status.interfaces)"
-                + " — is the qemu-guest-agent running in the guest? Pass the guest's address with --host");
+        return null;
     }
 
-    private void checkLspciRan(GuestSsh.Result r, GuestSsh.Target t) {
+    private void checkLspciRan(SshSession.Result r, SshTarget t) {
         if (r.exit() == 0) return;
         String err = r.err().strip();
         if (sudo && (err.contains("a password is required") || err.contains("a terminal is required"))) {
@@ -332,7 +336,7 @@ public class verify implements Cli.Command {
     }
 
     /** nvidia-smi -L: OK with the GPUs it lists, or MISSING (not installed) / FAILING (installed, sees no GPU). */
-    private static Map<String, Object> driverView(GuestSsh.Result r) {
+    private static Map<String, Object> driverView(SshSession.Result r) {
         Map<String, Object> d = new LinkedHashMap<>();
         List<Map<String, Object>> gpus = new ArrayList<>();
         for (String line : r.out().split("\n")) {
@@ -360,10 +364,15 @@ public class verify implements Cli.Command {
     }
 
     private void printTable(PrintWriter stdout, Map<String, Object> report, List<Map<String, Object>> devices,
-                            List<GuestDevice> nvidia, Map<String, Object> driver, GuestSsh.Target target,
-                            String hostKey, boolean recorded, boolean pass) {
+                            List<GuestDevice> nvidia, Map<String, Object> driver, SshTarget target,
+                            Map<String, Object> guest, boolean pass) {
         stdout.println("VM:     " + report.get("vm") + " (Running on " + report.get("node") + ")");
-        stdout.println("GUEST:  " + target.display() + ", host key " + hostKey + (recorded ? " (new: recorded in " + target.knownHosts() + ")" : " (known)"));
+        String entry = String.valueOf(guest.get("knownHostsEntry"));
+        stdout.println("GUEST:  " + target.display() + ", host key " + guest.get("hostKey")
+                + (Boolean.TRUE.equals(guest.get("hostKeyRecorded")) ? " (new: recorded in " + entry.replaceFirst(":\\d+$", "") + ")" : " (known)"));
+        List<?> via = (List<?>) guest.get("via");
+        stdout.println("SSH:    " + target.source() + (via.isEmpty() ? "" : "; via " + String.join(", ", via.stream().map(String::valueOf).toList()))
+                + "; " + guest.get("auth"));
         stdout.println();
         if (!devices.isEmpty()) {
             Render.Table t = new Render.Table("HOSTDEVICE", "RESOURCE", "ID", "GUEST SLOT", "RESULT", "GUEST DESCRIPTION");
@@ -403,10 +412,6 @@ public class verify implements Cli.Command {
         m.put("vendorId", g.vendorId());
         m.put("deviceId", g.deviceId());
         return m;
-    }
-
-    private static Path expandHome(String f, Path home) {
-        return f.equals("~") ? home : f.startsWith("~/") ? home.resolve(f.substring(2)) : Path.of(f);
     }
 
     private static String firstLine(String s) {

@@ -9,20 +9,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.time.Instant;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.function.Supplier;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.Quantity;
-import io.fabric8.kubernetes.client.Config;
 import io.fabric8.kubernetes.client.KubernetesClient;
-import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.fabric8.kubernetes.client.KubernetesClientException;
-import io.fabric8.kubernetes.client.jdkhttp.JdkHttpClientFactory;
 import io.fabric8.kubernetes.client.utils.Serialization;
 import io.fabric8.mockwebserver.http.Buffer;
 import io.fabric8.mockwebserver.http.Headers;
@@ -37,7 +32,9 @@ class AttachTest {
     static final String GPU = "altra-000c01000";
     static final String AUDIO = "altra-000c01001";
     static final String RES = "nvidia.com/GA102_GEFORCE_RTX_3090";
-    static final String USB_RES = "kubevirt.io/altra-0951-1666-003002";
+    static final String USB_RES = DockerHost.USB_RES;
+    static final KubeVirt.HostDevice USB = DockerHost.USB;
+    static final KubeVirt.HostDevice GPU_ENTRY = DockerHost.GPU_ENTRY;
     static final String VM_PATH = "/apis/kubevirt.io/v1/namespaces/default/virtualmachines/docker-host";
 
     SimCluster sim;
@@ -63,55 +60,14 @@ class AttachTest {
         Seed.gpuReady(sim);
     }
 
-    static GenericKubernetesResource vm(SimCluster sim) {
-        return KubeVirt.vms(sim.admin()).inNamespace("default").withName("docker-host").get();
-    }
-
-    static GenericKubernetesResource vmi(SimCluster sim) {
-        return KubeVirt.vmis(sim.admin()).inNamespace("default").withName("docker-host").get();
-    }
-
-    static List<KubeVirt.HostDevice> hostDevices(SimCluster sim) {
-        return KubeVirt.hostDevices(vm(sim));
-    }
-
-    /** Bounded polling on cluster state (never a fixed sleep). */
-    static <T> T eventually(Supplier<T> probe, String what) {
-        Instant end = Instant.now().plus(Duration.ofSeconds(20));
-        while (Instant.now().isBefore(end)) {
-            T v = probe.get();
-            if (v != null && !Boolean.FALSE.equals(v)) return v;
-            try {
-                Thread.sleep(50);
-            } catch (InterruptedException e) {
-                throw new AssertionError(e);
-            }
-        }
-        throw new AssertionError("timed out waiting for " + what);
-    }
-
-    /** Requests by the command that could change something. */
-    static List<String> writes(SimCluster sim) {
-        return sim.clientRequests().stream().filter(r -> !r.startsWith("GET ")).toList();
-    }
-
-    /** A client as a user has it (counted and faulted, unlike sim.admin()). */
-    static KubernetesClient userClient(SimCluster sim) throws Exception {
-        return new KubernetesClientBuilder().withConfig(Config.fromKubeconfig(Files.readString(sim.kubeconfig())))
-                .withHttpClientFactory(new JdkHttpClientFactory()).build();
-    }
-
-    static final KubeVirt.HostDevice USB = new KubeVirt.HostDevice("altra-0951-1666-003002", USB_RES);
-    static final KubeVirt.HostDevice GPU_ENTRY = new KubeVirt.HostDevice(GPU, RES);
-
     // ---- the happy path ----------------------------------------------------------------------------
 
     @Test
     void attachesKeepsTheUsbDevicePinsRestartsAndWaitsForTheNewInstance() {
         ready(sim);
-        String oldUid = vmi(sim).getMetadata().getUid();
+        String oldUid = DockerHost.vmi(sim).getMetadata().getUid();
         Run.Result r = Run.against(sim, new attach(), "docker-host", "--device", GPU, "--timeout", "60");
-        assertEquals(0, r.exit(), r.all());
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
         List<String> lines = r.out().lines().toList();
         assertTrue(lines.contains("virtualmachine.kubevirt.io/docker-host patched (hostDevices: +altra-000c01000)"), r.all());
         assertTrue(lines.stream().anyMatch(l -> l.startsWith("virtualmachine.kubevirt.io/docker-host pinned to node altra")), r.all());
@@ -119,9 +75,9 @@ class AttachTest {
         assertTrue(lines.stream().anyMatch(l -> l.startsWith("docker-host: ")), "phase progress: " + r.all());
         assertEquals("docker-host Running on altra with altra-000c01000 (nvidia.com/GA102_GEFORCE_RTX_3090)", lines.get(lines.size() - 1));
 
-        assertEquals(List.of(USB, GPU_ENTRY), hostDevices(sim));
-        assertEquals("altra", KubeVirt.pinnedNode(vm(sim)));
-        GenericKubernetesResource vmi = vmi(sim);
+        assertEquals(List.of(USB, GPU_ENTRY), DockerHost.hostDevices(sim));
+        assertEquals("altra", KubeVirt.pinnedNode(DockerHost.vm(sim)));
+        GenericKubernetesResource vmi = DockerHost.vmi(sim);
         assertNotEquals(oldUid, vmi.getMetadata().getUid());
         assertEquals("Running", vmi.get("status", "phase"));
         assertEquals("altra", vmi.get("status", "nodeName"));
@@ -132,27 +88,27 @@ class AttachTest {
                 sim.clientRequests().toString());
         assertTrue(sim.clientRequests().stream().noneMatch(q -> q.startsWith("DELETE")), sim.clientRequests().toString());
         // the pcidevices VM controller records the allocation once the new instance runs
-        eventually(() -> KubeVirt.allocatedDevices(vm(sim)).get(RES), "allocation annotation");
-        assertEquals(List.of(GPU), KubeVirt.allocatedDevices(vm(sim)).get(RES));
+        DockerHost.eventually(() -> KubeVirt.allocatedDevices(DockerHost.vm(sim)).get(RES), "allocation annotation");
+        assertEquals(List.of(GPU), KubeVirt.allocatedDevices(DockerHost.vm(sim)).get(RES));
     }
 
     @Test
     void withoutDeviceFlagsTheBundledPatchIsUsedAndARerunIsANoOp() {
         ready(sim);
         Run.Result first = Run.against(sim, new attach(), "docker-host", "--timeout", "60");
-        assertEquals(0, first.exit(), first.all());
-        assertEquals(List.of(USB, GPU_ENTRY), hostDevices(sim));
-        String uid = vmi(sim).getMetadata().getUid();
-        String rv = vm(sim).getMetadata().getResourceVersion();
+        assertEquals(Cli.Exit.OK.code, first.exit(), first.all());
+        assertEquals(List.of(USB, GPU_ENTRY), DockerHost.hostDevices(sim));
+        String uid = DockerHost.vmi(sim).getMetadata().getUid();
+        String rv = DockerHost.vm(sim).getMetadata().getResourceVersion();
 
         sim.clearClientRequests();
         Run.Result again = Run.against(sim, new attach(), "docker-host", "--timeout", "60");
-        assertEquals(0, again.exit(), again.all());
+        assertEquals(Cli.Exit.OK.code, again.exit(), again.all());
         assertTrue(again.out().contains("virtualmachine.kubevirt.io/docker-host unchanged (altra-000c01000 already in hostDevices)"), again.all());
         assertTrue(again.out().contains("docker-host Running on altra with altra-000c01000"), again.all());
-        assertEquals(List.of(), writes(sim), "a re-run must not write or restart");
-        assertEquals(uid, vmi(sim).getMetadata().getUid());
-        assertEquals(List.of(USB, GPU_ENTRY), hostDevices(sim));
+        assertEquals(List.of(), DockerHost.writes(sim), "a re-run must not write or restart");
+        assertEquals(uid, DockerHost.vmi(sim).getMetadata().getUid());
+        assertEquals(List.of(USB, GPU_ENTRY), DockerHost.hostDevices(sim));
         assertTrue(rv.compareTo("0") > 0);
     }
 
@@ -162,11 +118,11 @@ class AttachTest {
         Path jbangDir = elsewhere.resolve("jbang-home");
         Path work = Files.createDirectories(elsewhere.resolve("work"));
         Run.Result add = CatalogTest.jbang(work, jbangDir, "catalog", "add", "--name", "hv", Run.repoRoot().resolve("jbang-catalog.json").toString());
-        assertEquals(0, add.exit(), add.all());
+        assertEquals(Cli.Exit.OK.code, add.exit(), add.all());
         Run.Result r = CatalogTest.jbang(work, jbangDir, "attach@hv", "docker-host", "--kubeconfig", sim.kubeconfig().toString(), "--timeout", "60");
-        assertEquals(0, r.exit(), r.all());
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
         assertTrue(r.out().contains("docker-host Running on altra with altra-000c01000 (nvidia.com/GA102_GEFORCE_RTX_3090)"), r.all());
-        assertEquals(List.of(USB, GPU_ENTRY), hostDevices(sim));
+        assertEquals(List.of(USB, GPU_ENTRY), DockerHost.hostDevices(sim));
     }
 
     @Test
@@ -178,18 +134,18 @@ class AttachTest {
             return vm;
         });
         Run.Result r = Run.against(sim, new attach(), "docker-host", "--device", GPU, "--timeout", "60");
-        assertEquals(0, r.exit(), r.all());
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
         assertTrue(r.out().contains("unchanged"), r.all());
         // the running instance predates the entry: restarted so it takes effect
         assertTrue(r.out().contains("docker-host Running on altra with altra-000c01000"), r.all());
-        assertEquals(List.of(USB, new KubeVirt.HostDevice("gpu1", RES)), hostDevices(sim));
+        assertEquals(List.of(USB, new KubeVirt.HostDevice("gpu1", RES)), DockerHost.hostDevices(sim));
     }
 
     @Test
     void jsonOutputReportsTheChangeAndTheInstance() throws Exception {
         ready(sim);
         Run.Result r = Run.against(sim, new attach(), "docker-host", "--device", GPU, "-o", "json", "--timeout", "60");
-        assertEquals(0, r.exit(), r.all());
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
         JsonNode j = Serialization.jsonMapper().readTree(r.out());
         assertTrue(j.get("changed").asBoolean());
         assertEquals("altra", j.get("pinnedTo").asText());
@@ -216,10 +172,10 @@ class AttachTest {
             return null;
         });
         Run.Result r = Run.against(sim, new attach(), "docker-host", "--device", GPU, "--timeout", "60");
-        assertEquals(0, r.exit(), r.all());
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
         assertTrue(r.out().contains("(409 Conflict) — re-reading and retrying (1/5)"), r.all());
-        assertEquals("someone-else", vm(sim).getMetadata().getLabels().get("edited-by"));
-        assertEquals(List.of(USB, GPU_ENTRY), hostDevices(sim));
+        assertEquals("someone-else", DockerHost.vm(sim).getMetadata().getLabels().get("edited-by"));
+        assertEquals(List.of(USB, GPU_ENTRY), DockerHost.hostDevices(sim));
     }
 
     @Test
@@ -227,11 +183,11 @@ class AttachTest {
         ready(sim);
         sim.faults().add(Fault.WEBHOOK_RACE);
         Run.Result r = Run.against(sim, new attach(), "docker-host", "--device", GPU, "--timeout", "60");
-        assertEquals(0, r.exit(), r.all());
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
         assertEquals(2, KubeVirtController.of(sim).webhookRaceDenied());
         // fabric8 itself retries a 500 once, so two denials may be one or two of our retries
         assertTrue(r.out().contains("admission webhook: resource name " + RES + " not yet in the pcidevices cache — retrying in 0.5s (1/6)"), r.all());
-        assertEquals(List.of(USB, GPU_ENTRY), hostDevices(sim));
+        assertEquals(List.of(USB, GPU_ENTRY), DockerHost.hostDevices(sim));
     }
 
     @Test
@@ -241,10 +197,10 @@ class AttachTest {
         KubeVirtController.of(sim).webhookRaceDenials(100);
         Run.Result r = Run.against(sim, new attach(), "docker-host", "--device", GPU, "--timeout", "60");
         assertEquals(Cli.Exit.REJECTED.code, r.exit(), r.all());
-        assertTrue(KubeVirtController.of(sim).webhookRaceDenied() >= 1 + VmHostDevices.WEBHOOK_RETRIES);
+        assertTrue(KubeVirtController.of(sim).webhookRaceDenied() >= 1 + VmDeviceChange.WEBHOOK_RETRIES);
         assertTrue(r.out().contains("(6/6)"), r.all());
         assertTrue(r.err().contains("restart the harvester-pcidevices-controller pod"), r.all());
-        assertEquals(List.of(USB), hostDevices(sim));
+        assertEquals(List.of(USB), DockerHost.hostDevices(sim));
     }
 
     // ---- failures while waiting --------------------------------------------------------------------
@@ -268,9 +224,9 @@ class AttachTest {
         assertTrue(r.err().contains("failed to render launch manifest: HostDevice nvidia.com/GA102_GEFORCE_RTX_3090 is not permitted in permittedHostDevices configuration"), r.all());
         assertTrue(r.err().contains("changed: virtualmachine.kubevirt.io spec (hostDevices: +altra-000c01000, pinned to node altra); undo: detach docker-host --device altra-000c01000"), r.all());
         assertEquals(1, r.err().lines().count(), r.all());
-        GenericKubernetesResource vmi = vmi(sim);
+        GenericKubernetesResource vmi = DockerHost.vmi(sim);
         assertEquals("Pending", vmi.get("status", "phase"));
-        assertEquals("FailedCreate", VmRestart.condition(vmi, "Synchronized").get("reason"));
+        assertEquals("FailedCreate", KubeVirt.condition(vmi, "Synchronized").get("reason"));
     }
 
     @Test
@@ -284,19 +240,19 @@ class AttachTest {
         assertEquals(Cli.Exit.TIMEOUT.code, r.exit(), r.all());
         assertTrue(r.err().contains("timed out after 1s; last state:"), r.all());
         assertTrue(r.err().contains("undo: detach docker-host --device altra-000c01000"), r.all());
-        assertEquals(List.of(USB, GPU_ENTRY), hostDevices(sim));
+        assertEquals(List.of(USB, GPU_ENTRY), DockerHost.hostDevices(sim));
     }
 
     @Test
     void noRestartLeavesTheInstanceAndSaysRestartRequired() {
         ready(sim);
-        String uid = vmi(sim).getMetadata().getUid();
+        String uid = DockerHost.vmi(sim).getMetadata().getUid();
         Run.Result r = Run.against(sim, new attach(), "docker-host", "--device", GPU, "--no-restart");
-        assertEquals(0, r.exit(), r.all());
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
         assertTrue(r.out().contains("docker-host RestartRequired"), r.all());
-        assertEquals(uid, vmi(sim).getMetadata().getUid());
-        assertEquals(List.of(USB, GPU_ENTRY), hostDevices(sim));
-        assertFalse(VmRestart.hasDevice(vmi(sim), RES), "the running instance keeps its old devices");
+        assertEquals(uid, DockerHost.vmi(sim).getMetadata().getUid());
+        assertEquals(List.of(USB, GPU_ENTRY), DockerHost.hostDevices(sim));
+        assertFalse(VmRestart.hasDevice(DockerHost.vmi(sim), RES), "the running instance keeps its old devices");
     }
 
     // ---- stopped VMs and the runbook's delete-the-VMI bug ----------------------------------------
@@ -305,43 +261,43 @@ class AttachTest {
     void deletingTheVmiStopsARerunOnFailureVmAndAttachStartsItOnlyWithStart() {
         ready(sim);
         KubeVirt.vmis(sim.admin()).inNamespace("default").withName("docker-host").delete(); // what the runbook did
-        eventually(() -> "Stopped".equals(vm(sim).get("status", "printableStatus")), "VM Stopped");
-        assertNull(vmi(sim), "RerunOnFailure does not recreate a deleted VMI");
+        DockerHost.eventually(() -> "Stopped".equals(DockerHost.vm(sim).get("status", "printableStatus")), "VM Stopped");
+        assertNull(DockerHost.vmi(sim), "RerunOnFailure does not recreate a deleted VMI");
 
         Run.Result r = Run.against(sim, new attach(), "docker-host", "--device", GPU);
-        assertEquals(0, r.exit(), r.all());
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
         assertTrue(r.out().contains("docker-host is stopped: altra-000c01000 is used from its next start (start it now with --start)"), r.all());
-        assertNull(vmi(sim));
-        assertEquals(List.of(USB, GPU_ENTRY), hostDevices(sim));
+        assertNull(DockerHost.vmi(sim));
+        assertEquals(List.of(USB, GPU_ENTRY), DockerHost.hostDevices(sim));
 
         Run.Result started = Run.against(sim, new attach(), "docker-host", "--device", GPU, "--start", "--timeout", "60");
-        assertEquals(0, started.exit(), started.all());
+        assertEquals(Cli.Exit.OK.code, started.exit(), started.all());
         assertTrue(started.out().contains("starting virtualmachine.kubevirt.io/docker-host"), started.all());
         assertTrue(started.out().contains("docker-host Running on altra with altra-000c01000"), started.all());
-        assertTrue(VmRestart.hasDevice(vmi(sim), RES));
+        assertTrue(VmRestart.hasDevice(DockerHost.vmi(sim), RES));
     }
 
     @Test
     void simulatedSubresourcesAnswerLikeVirtApi() throws Exception {
-        try (KubernetesClient c = userClient(sim)) {
-            var e = assertThrows(VmRestart.SubresourceError.class, () -> VmRestart.subresource(c, "default", "docker-host", "start"));
-            assertEquals(409, e.code);
-            assertEquals("Operation cannot be fulfilled on virtualmachine.kubevirt.io \"docker-host\": VM is already running", e.getMessage());
+        try (KubernetesClient c = DockerHost.userClient(sim)) {
+            var e = assertThrows(KubernetesClientException.class, () -> VmRestart.subresource(c, "default", "docker-host", "start"));
+            assertEquals(409, e.getCode());
+            assertEquals("Operation cannot be fulfilled on virtualmachine.kubevirt.io \"docker-host\": VM is already running", VmRestart.message(e));
             VmRestart.subresource(c, "default", "docker-host", "stop");
-            eventually(() -> vmi(sim) == null && "Stopped".equals(vm(sim).get("status", "printableStatus")), "stopped");
-            e = assertThrows(VmRestart.SubresourceError.class, () -> VmRestart.subresource(c, "default", "docker-host", "restart"));
-            assertEquals("Operation cannot be fulfilled on virtualmachine.kubevirt.io \"docker-host\": VM is not running: Halted", e.getMessage());
+            DockerHost.eventually(() -> DockerHost.vmi(sim) == null && "Stopped".equals(DockerHost.vm(sim).get("status", "printableStatus")), "stopped");
+            e = assertThrows(KubernetesClientException.class, () -> VmRestart.subresource(c, "default", "docker-host", "restart"));
+            assertEquals("Operation cannot be fulfilled on virtualmachine.kubevirt.io \"docker-host\": VM is not running: Halted", VmRestart.message(e));
             KubeVirt.vms(sim.admin()).inNamespace("default").withName("docker-host").edit(vm -> {
                 ((Map<String, Object>) vm.getAdditionalProperties().get("spec")).put("runStrategy", "Halted");
                 return vm;
             });
-            e = assertThrows(VmRestart.SubresourceError.class, () -> VmRestart.subresource(c, "default", "docker-host", "restart"));
-            assertEquals("Operation cannot be fulfilled on virtualmachine.kubevirt.io \"docker-host\": RunStategy Halted does not support manual restart requests", e.getMessage());
+            e = assertThrows(KubernetesClientException.class, () -> VmRestart.subresource(c, "default", "docker-host", "restart"));
+            assertEquals("Operation cannot be fulfilled on virtualmachine.kubevirt.io \"docker-host\": RunStategy Halted does not support manual restart requests", VmRestart.message(e));
             VmRestart.subresource(c, "default", "docker-host", "start"); // Halted: start sets runStrategy Always
-            eventually(() -> vmi(sim) != null && "Running".equals(vmi(sim).get("status", "phase")), "started");
-            assertEquals("Always", vm(sim).get("spec", "runStrategy"));
-            e = assertThrows(VmRestart.SubresourceError.class, () -> VmRestart.subresource(c, "default", "nope", "restart"));
-            assertEquals(404, e.code);
+            DockerHost.eventually(() -> DockerHost.vmi(sim) != null && "Running".equals(DockerHost.vmi(sim).get("status", "phase")), "started");
+            assertEquals("Always", DockerHost.vm(sim).get("spec", "runStrategy"));
+            e = assertThrows(KubernetesClientException.class, () -> VmRestart.subresource(c, "default", "nope", "restart"));
+            assertEquals(404, e.getCode());
         }
     }
 
@@ -357,14 +313,14 @@ class AttachTest {
             VmHostDevices.setDevices(vm, List.of(Map.of("name", USB.name(), "deviceName", USB_RES), Map.of("name", GPU, "deviceName", RES)), List.of());
             return vm;
         });
-        try (KubernetesClient c = userClient(sim)) {
-            String old = vmi(sim).getMetadata().getUid();
+        try (KubernetesClient c = DockerHost.userClient(sim)) {
+            String old = DockerHost.vmi(sim).getMetadata().getUid();
             VmRestart.subresource(c, "default", "docker-host", "restart");
-            GenericKubernetesResource failed = eventually(() -> {
-                GenericKubernetesResource v = vmi(sim);
+            GenericKubernetesResource failed = DockerHost.eventually(() -> {
+                GenericKubernetesResource v = DockerHost.vmi(sim);
                 return v != null && !old.equals(v.getMetadata().getUid()) && "Failed".equals(v.get("status", "phase")) ? v : null;
             }, "VMI Failed");
-            assertTrue(VmRestart.condition(failed, "Synchronized").get("message").toString()
+            assertTrue(KubeVirt.condition(failed, "Synchronized").get("message").toString()
                     .contains("vfio 000c:01:00.0: group 18 is not viable\nPlease ensure all devices within the iommu_group are bound to their vfio bus driver."));
 
             // now the device plugin is gone from altra: the launcher pod cannot be scheduled
@@ -373,22 +329,22 @@ class AttachTest {
                 n.getStatus().getAllocatable().remove(RES);
                 return n;
             });
-            eventually(() -> vmi(sim) == null, "VMI gone");
+            DockerHost.eventually(() -> DockerHost.vmi(sim) == null, "VMI gone");
             VmRestart.subresource(c, "default", "docker-host", "start");
-            GenericKubernetesResource pending = eventually(() -> {
-                GenericKubernetesResource v = vmi(sim);
-                return v != null && VmRestart.condition(v, "PodScheduled") != null ? v : null;
+            GenericKubernetesResource pending = DockerHost.eventually(() -> {
+                GenericKubernetesResource v = DockerHost.vmi(sim);
+                return v != null && KubeVirt.condition(v, "PodScheduled") != null ? v : null;
             }, "PodScheduled condition");
             assertEquals("Scheduling", pending.get("status", "phase"));
             assertEquals("0/2 nodes are available: 1 Insufficient kubevirt.io/altra-0951-1666-003002, 2 Insufficient nvidia.com/GA102_GEFORCE_RTX_3090. preemption: 0/2 nodes are available: "
-                    + "2 Preemption is not helpful for scheduling.", VmRestart.condition(pending, "PodScheduled").get("message"));
-            eventually(() -> "ErrorUnschedulable".equals(vm(sim).get("status", "printableStatus")), "ErrorUnschedulable");
+                    + "2 Preemption is not helpful for scheduling.", KubeVirt.condition(pending, "PodScheduled").get("message"));
+            DockerHost.eventually(() -> "ErrorUnschedulable".equals(DockerHost.vm(sim).get("status", "printableStatus")), "ErrorUnschedulable");
         }
     }
 
     @Test
     void simulatedWebhookDeniesUnknownResourcesGpusAndMixedNodes() throws Exception {
-        try (KubernetesClient c = userClient(sim)) {
+        try (KubernetesClient c = DockerHost.userClient(sim)) {
             var vms = KubeVirt.vms(c).inNamespace("default");
             var e = assertThrows(KubernetesClientException.class, () -> vms.withName("docker-host").edit(vm -> {
                 VmHostDevices.setDevices(vm, List.of(Map.of("name", "gpu1", "deviceName", "nvidia.com/TYPO")), List.of());
@@ -409,7 +365,7 @@ class AttachTest {
             }));
             assertEquals("admission webhook \"pcidevices.harvesterhci.io\" denied the request: device pcidevice/bravo-000041000 is not on "
                     + "the same node in VirtualMachine.Spec.Template.Spec.Domain.Devices.HostDevices docker-host", e.getStatus().getMessage());
-            assertEquals(List.of(USB), hostDevices(sim));
+            assertEquals(List.of(USB), DockerHost.hostDevices(sim));
         }
     }
 
@@ -427,31 +383,31 @@ class AttachTest {
         assertTrue(r.err().contains("PCIDevice \"altra-0000ff000\" not found"), r.all());
         r = Run.against(sim, new attach(), "docker-host", "--device-name", "nvidia.com/TYPO", "--node", "altra");
         assertEquals(Cli.Exit.NOT_FOUND.code, r.exit(), r.all());
-        assertEquals(List.of(), writes(sim));
+        assertEquals(List.of(), DockerHost.writes(sim));
     }
 
     @Test
     void claimFlagRunsTheClaimStepFirstOnAFreshCluster() {
         Run.Result r = Run.against(sim, new attach(), "docker-host", "--device", GPU, "--claim", "--timeout", "60");
-        assertEquals(0, r.exit(), r.all());
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
         assertTrue(r.out().contains("claiming first: claim altra-000c01000"), r.all());
         assertTrue(r.out().contains("altra-000c01001 created"), r.all());
         for (String n : List.of(GPU, AUDIO)) {
             var claim = Harvester.PciDeviceClaim.of(Harvester.pciDeviceClaims(sim.admin()).withName(n).get());
             assertTrue(claim.passthroughEnabled() && claim.ownedBy(Harvester.device(sim.admin(), n)), n);
         }
-        assertEquals(List.of(USB, GPU_ENTRY), hostDevices(sim));
-        assertEquals("Running", vmi(sim).get("status", "phase"));
-        assertTrue(VmRestart.hasDevice(vmi(sim), RES));
+        assertEquals(List.of(USB, GPU_ENTRY), DockerHost.hostDevices(sim));
+        assertEquals("Running", DockerHost.vmi(sim).get("status", "phase"));
+        assertTrue(VmRestart.hasDevice(DockerHost.vmi(sim), RES));
     }
 
     @Test
     void claimFlagWithDryRunChangesNothing() {
         Run.Result r = Run.against(sim, new attach(), "docker-host", "--device", GPU, "--claim", "--dry-run");
-        assertEquals(0, r.exit(), r.all());
-        assertEquals(List.of(), writes(sim), r.all());
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
+        assertEquals(List.of(), DockerHost.writes(sim), r.all());
         assertEquals(List.of(), Harvester.pciDeviceClaims(sim.admin()).list().getItems());
-        assertEquals(List.of(USB), hostDevices(sim));
+        assertEquals(List.of(USB), DockerHost.hostDevices(sim));
     }
 
     @Test
@@ -461,8 +417,8 @@ class AttachTest {
         assertEquals(1, r.err().lines().count(), r.all());
         assertTrue(r.err().contains("altra-000c01000 is not ready for passthrough: no PCIDeviceClaim altra-000c01000"), r.all());
         assertTrue(r.err().trim().endsWith("— run: claim altra-000c01000"), r.all());
-        assertEquals(List.of(), writes(sim));
-        assertEquals(List.of(USB), hostDevices(sim));
+        assertEquals(List.of(), DockerHost.writes(sim));
+        assertEquals(List.of(USB), DockerHost.hostDevices(sim));
     }
 
     @Test
@@ -476,7 +432,7 @@ class AttachTest {
         Run.Result r = Run.against(sim, new attach(), "docker-host", "--device", GPU);
         assertEquals(Cli.Exit.PRECONDITION.code, r.exit(), r.all());
         assertTrue(r.err().contains("docker-host is pinned to node bravo"), r.all());
-        assertEquals(List.of(), writes(sim));
+        assertEquals(List.of(), DockerHost.writes(sim));
     }
 
     @Test
@@ -493,35 +449,35 @@ class AttachTest {
         assertEquals(1, r.err().lines().count(), r.all());
         assertTrue(r.err().contains("docker-host has PCI device ga102 (nvidia.com/GA102_GEFORCE_RTX_3090) under domain.devices.gpus"), r.all());
         assertTrue(r.err().trim().endsWith("re-run with --move-gpus to move it to hostDevices"), r.all());
-        assertEquals(List.of(), writes(sim));
+        assertEquals(List.of(), DockerHost.writes(sim));
 
         Run.Result moved = Run.against(sim, new attach(), "docker-host", "--device", GPU, "--move-gpus", "--timeout", "60");
-        assertEquals(0, moved.exit(), moved.all());
+        assertEquals(Cli.Exit.OK.code, moved.exit(), moved.all());
         assertTrue(moved.out().contains("patched (gpus: -ga102 → hostDevices)"), moved.all());
-        assertEquals(List.of(USB, GPU_ENTRY), hostDevices(sim));
-        assertEquals(List.of(), KubeVirt.gpus(vm(sim)));
+        assertEquals(List.of(USB, GPU_ENTRY), DockerHost.hostDevices(sim));
+        assertEquals(List.of(), KubeVirt.gpus(DockerHost.vm(sim)));
     }
 
     @Test
     void dryRunPrintsThePatchAndBeforeAfterAndTouchesNothing() throws Exception {
         ready(sim);
-        String rv = vm(sim).getMetadata().getResourceVersion();
-        String uid = vmi(sim).getMetadata().getUid();
+        String rv = DockerHost.vm(sim).getMetadata().getResourceVersion();
+        String uid = DockerHost.vmi(sim).getMetadata().getUid();
         sim.clearClientRequests();
         Run.Result r = Run.against(sim, new attach(), "docker-host", "--device", GPU, "--dry-run");
-        assertEquals(0, r.exit(), r.all());
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
         assertTrue(r.out().contains("hostDevices before: altra-0951-1666-003002 (kubevirt.io/altra-0951-1666-003002)"), r.all());
         assertTrue(r.out().contains("hostDevices after:  altra-0951-1666-003002 (kubevirt.io/altra-0951-1666-003002), altra-000c01000 (nvidia.com/GA102_GEFORCE_RTX_3090)"), r.all());
         assertTrue(r.out().contains("(dry run)"), r.all());
-        assertEquals(List.of(), writes(sim));
-        assertEquals(rv, vm(sim).getMetadata().getResourceVersion());
-        assertEquals(uid, vmi(sim).getMetadata().getUid());
+        assertEquals(List.of(), DockerHost.writes(sim));
+        assertEquals(rv, DockerHost.vm(sim).getMetadata().getResourceVersion());
+        assertEquals(uid, DockerHost.vmi(sim).getMetadata().getUid());
 
         Run.Result j = Run.against(sim, new attach(), "docker-host", "--device", GPU, "--dry-run", "-o", "json");
         JsonNode patch = Serialization.jsonMapper().readTree(j.out()).get("patch");
         assertEquals(2, patch.at("/spec/template/spec/domain/devices/hostDevices").size(), j.all());
         assertEquals("altra", patch.at("/spec/template/spec/nodeSelector/kubernetes.io~1hostname").asText(), j.all());
-        assertEquals(List.of(), writes(sim));
+        assertEquals(List.of(), DockerHost.writes(sim));
     }
 
     @Test
@@ -531,10 +487,10 @@ class AttachTest {
         assertEquals(Cli.Exit.USAGE.code, Run.against(sim, new attach(), "docker-host", "--device-name", RES).exit());
         assertEquals(Cli.Exit.USAGE.code, Run.against(sim, new attach(), "docker-host", "--patch", "/nonexistent.json").exit());
         Run.Result byName = Run.against(sim, new attach(), "docker-host", "--device-name", RES, "--node", "altra", "--dry-run");
-        assertEquals(0, byName.exit(), byName.all());
+        assertEquals(Cli.Exit.OK.code, byName.exit(), byName.all());
         assertTrue(byName.out().contains("altra-000c01000 (nvidia.com/GA102_GEFORCE_RTX_3090)"), byName.all());
-        assertEquals(List.of(), writes(sim));
-        assertFalse(hostDevices(sim).contains(GPU_ENTRY));
-        assertNotNull(vmi(sim));
+        assertEquals(List.of(), DockerHost.writes(sim));
+        assertFalse(DockerHost.hostDevices(sim).contains(GPU_ENTRY));
+        assertNotNull(DockerHost.vmi(sim));
     }
 }

@@ -97,7 +97,7 @@ class ClaimTest {
     @Test
     void deviceNameClaimsTheWholeIommuGroupAndWaitsUntilReady() {
         Run.Result r = claim(GPU, "--timeout", "30");
-        assertEquals(0, r.exit(), r.all());
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
         List<String> lines = r.out().lines().toList();
         assertEquals("pcideviceclaim.devices.harvesterhci.io/altra-000c01000 created", lines.get(0), r.out());
         assertEquals("pcideviceclaim.devices.harvesterhci.io/altra-000c01001 created (shares IOMMU group 18 with altra-000c01000)", lines.get(1), r.out());
@@ -132,7 +132,7 @@ class ClaimTest {
     @Test
     void nodeAndAddressIsTheSameWayIn() throws Exception {
         Run.Result r = claim("--node", "altra", "--address", "000c:01:00.1", "--no-wait", "-o", "json");
-        assertEquals(0, r.exit(), r.all());
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
         JsonNode claims = json(r.out()).get("claims");
         assertEquals(2, claims.size());
         assertEquals(GPU, claims.get(0).get("name").asText());
@@ -143,7 +143,7 @@ class ClaimTest {
         assertNotNull(liveClaim(AUDIO));
 
         Run.Result yaml = claim("--node", "altra", "--address", "000c:01:00.1", "--no-wait", "-o", "yaml");
-        assertEquals(0, yaml.exit(), yaml.all());
+        assertEquals(Cli.Exit.OK.code, yaml.exit(), yaml.all());
         Map<?, ?> report = Serialization.unmarshal(yaml.out(), Map.class);
         List<?> claims2 = (List<?>) report.get("claims");
         assertEquals("unchanged", ((Map<?, ?>) claims2.get(1)).get("action"), yaml.out());
@@ -152,7 +152,7 @@ class ClaimTest {
     @Test
     void templatesAreAppliedWithTheLiveOwnerReference() throws Exception {
         Run.Result r = claim("--timeout", "30", "-o", "json");
-        assertEquals(0, r.exit(), r.all());
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
         JsonNode claims = json(r.out()).get("claims");
         assertEquals(2, claims.size(), r.out());
         for (JsonNode c : claims) {
@@ -164,7 +164,7 @@ class ClaimTest {
                 liveClaim(AUDIO).getMetadata().getOwnerReferences().get(0).getUid());
 
         Run.Result unclaim = claim("--delete", "--timeout", "30");
-        assertEquals(0, unclaim.exit(), unclaim.all());
+        assertEquals(Cli.Exit.OK.code, unclaim.exit(), unclaim.all());
         assertNull(liveClaim(GPU));
         assertNull(liveClaim(AUDIO));
         assertEquals("snd_hda_intel", driver(AUDIO));
@@ -172,9 +172,9 @@ class ClaimTest {
 
     @Test
     void unclaimingOneFunctionWarnsThatTheGroupStaysHalfClaimed() {
-        assertEquals(0, claim(GPU, "--timeout", "30").exit());
+        assertEquals(Cli.Exit.OK.code, claim(GPU, "--timeout", "30").exit());
         Run.Result r = claim("--delete", AUDIO, "--only", "--timeout", "30");
-        assertEquals(0, r.exit(), r.all());
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
         assertTrue(r.err().contains("WARNING: unclaiming altra-000c01001 only: altra-000c01000 shares IOMMU group 18 and stays claimed"), r.err());
         assertEquals("pcideviceclaim.devices.harvesterhci.io/altra-000c01001 deleted\n", r.out());
         assertNotNull(liveClaim(GPU));
@@ -185,7 +185,7 @@ class ClaimTest {
     @Test
     void onlyClaimsOneFunctionWithAWarningAndTheControllerBindsItAnyway() {
         Run.Result r = claim(GPU, "--only", "--timeout", "30");
-        assertEquals(0, r.exit(), r.all());
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
         assertTrue(r.err().contains("WARNING: claiming altra-000c01000 only: altra-000c01001 shares IOMMU group 18 and stays on snd_hda_intel"), r.err());
         assertTrue(r.err().contains("group 18 is not viable"), r.err());
         assertNull(liveClaim(AUDIO));
@@ -197,11 +197,11 @@ class ClaimTest {
 
     @Test
     void secondRunChangesNothingAndSaysSo() {
-        assertEquals(0, claim(GPU, "--timeout", "30").exit());
+        assertEquals(Cli.Exit.OK.code, claim(GPU, "--timeout", "30").exit());
         String before = clusterSnapshot();
         sim.clearClientRequests();
         Run.Result again = claim(GPU, "--timeout", "30");
-        assertEquals(0, again.exit(), again.all());
+        assertEquals(Cli.Exit.OK.code, again.exit(), again.all());
         assertTrue(again.out().startsWith("pcideviceclaim.devices.harvesterhci.io/altra-000c01000 unchanged\n"
                 + "pcideviceclaim.devices.harvesterhci.io/altra-000c01001 unchanged (shares IOMMU group 18 with altra-000c01000)\n"), again.out());
         assertEquals(List.of(), writes());
@@ -215,7 +215,7 @@ class ClaimTest {
         sim.clearClientRequests();
 
         Run.Result r = claim(GPU, "--timeout", "30");
-        assertEquals(7, r.exit(), r.all());
+        assertEquals(Cli.Exit.CONFLICT.code, r.exit(), r.all());
         assertTrue(r.err().contains("conflict: pcideviceclaim.devices.harvesterhci.io/altra-000c01000 exists with a different spec or owner"), r.err());
         assertTrue(r.err().contains("+   ownerReferences:"), r.err());
         assertTrue(r.err().contains("claim: 1 claim(s) differ from what was asked (altra-000c01000); nothing was changed — re-run with --force"), r.err());
@@ -223,7 +223,7 @@ class ClaimTest {
         assertEquals(before, clusterSnapshot());
 
         Run.Result forced = claim(GPU, "--force", "--timeout", "30");
-        assertEquals(0, forced.exit(), forced.all());
+        assertEquals(Cli.Exit.OK.code, forced.exit(), forced.all());
         assertTrue(forced.out().contains("altra-000c01000 configured\n"), forced.out());
         assertTrue(forced.out().contains("altra-000c01001 created"), forced.out());
         assertEquals(GPU, liveClaim(GPU).getMetadata().getOwnerReferences().get(0).getName());
@@ -238,11 +238,11 @@ class ClaimTest {
         String before = clusterSnapshot();
         sim.clearClientRequests();
         Run.Result conflict = claim(GPU, "--dry-run");
-        assertEquals(7, conflict.exit(), conflict.all());
+        assertEquals(Cli.Exit.CONFLICT.code, conflict.exit(), conflict.all());
         assertTrue(conflict.out().contains("altra-000c01000 conflict (dry run)"), conflict.out());
 
         Run.Result r = claim(GPU, "--dry-run", "--force");
-        assertEquals(0, r.exit(), r.all());
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
         String uid = Harvester.pciDevices(sim.admin()).withName(GPU).get().getMetadata().getUid();
         // the replaced claim: a diff against the live object
         assertTrue(r.out().contains("pcideviceclaim.devices.harvesterhci.io/altra-000c01000 configured (dry run)\n    --- live\n    +++ wanted\n"), r.out());
@@ -272,11 +272,11 @@ class ClaimTest {
 
     @Test
     void dryRunDeleteShowsWhatWouldGo() throws Exception {
-        assertEquals(0, claim(GPU, "--timeout", "30").exit());
+        assertEquals(Cli.Exit.OK.code, claim(GPU, "--timeout", "30").exit());
         String before = clusterSnapshot();
         sim.clearClientRequests();
         Run.Result r = claim("--delete", GPU, "--dry-run", "-o", "json");
-        assertEquals(0, r.exit(), r.all());
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
         assertEquals("deleted", json(r.out()).get("claims").get(0).get("action").asText());
         assertEquals(List.of(), writes());
         assertEquals(before, clusterSnapshot());
@@ -288,7 +288,7 @@ class ClaimTest {
     void timeoutPrintsWhatIsStillMissing() throws Exception {
         sim.faults().add(Fault.BIND_FAILS);
         Run.Result r = claim(GPU, "--timeout", "2", "-o", "json");
-        assertEquals(9, r.exit(), r.all());
+        assertEquals(Cli.Exit.TIMEOUT.code, r.exit(), r.all());
         assertTrue(r.err().contains("timed out after 2s waiting for passthrough on altra-000c01000, altra-000c01001; still missing:"), r.err());
         assertTrue(r.err().contains("altra-000c01000 passthrough-enabled: status.passthroughEnabled=false — fix: diagnose --device altra-000c01000"), r.err());
         JsonNode gpu = json(r.out()).get("claims").get(0);
@@ -303,7 +303,7 @@ class ClaimTest {
     void notPermittedAndMissingDevicePluginAreWhatTheTimeoutNames() {
         sim.faults().add(Fault.NOT_PERMITTED);
         Run.Result r = claim(GPU, "--only", "--timeout", "2");
-        assertEquals(9, r.exit(), r.all());
+        assertEquals(Cli.Exit.TIMEOUT.code, r.exit(), r.all());
         assertTrue(r.err().contains("altra-000c01000 permitted: not in kubevirt permittedHostDevices.pciHostDevices"), r.err());
         eventually("KubeVirt CR error logged", () -> sim.agentLog("altra").stream().anyMatch(l -> l.contains(
                 "error syncing 'altra-000c01000': handler PCIDeviceClaimReconcile: error updating kubevirt CR: ")));
@@ -312,7 +312,7 @@ class ClaimTest {
         sim.faults().add(Fault.DEVICE_PLUGIN_MISSING);
         eventually("the controller catches up", () -> Boolean.TRUE.equals(liveClaim(GPU).get("status", "passthroughEnabled")));
         Run.Result plugin = claim(GPU, "--only", "--timeout", "1");
-        assertEquals(9, plugin.exit(), plugin.all());
+        assertEquals(Cli.Exit.TIMEOUT.code, plugin.exit(), plugin.all());
         assertTrue(plugin.out().contains("altra-000c01000 unchanged"), plugin.out());
         assertTrue(plugin.err().contains("altra-000c01000 allocatable: node altra allocatable[" + GPU_RES + "]=<absent>"), plugin.err());
         assertEquals(true, liveClaim(GPU).get("status", "passthroughEnabled"));
@@ -322,7 +322,7 @@ class ClaimTest {
     void controllerDownMeansNothingHappensUntilItIsBack() {
         sim.faults().add(Fault.CONTROLLER_DOWN);
         Run.Result down = claim(GPU, "--timeout", "1");
-        assertEquals(9, down.exit(), down.all());
+        assertEquals(Cli.Exit.TIMEOUT.code, down.exit(), down.all());
         assertTrue(down.out().contains("altra-000c01001 created"), down.out());
         assertEquals("nouveau", driver(GPU));
         // the crash-looping agent logs only its crash, never a step of the claim
@@ -330,7 +330,7 @@ class ClaimTest {
 
         sim.faults().remove(Fault.CONTROLLER_DOWN);
         Run.Result back = claim(GPU, "--timeout", "30");
-        assertEquals(0, back.exit(), back.all());
+        assertEquals(Cli.Exit.OK.code, back.exit(), back.all());
         assertTrue(back.out().contains("altra-000c01000 unchanged"), back.out());
         assertEquals("vfio-pci", driver(AUDIO));
     }
@@ -339,7 +339,7 @@ class ClaimTest {
 
     @Test
     void deleteIsRefusedWhileAVmReferencesTheDeviceAndOtherwiseRebindsTheOriginalDriver() {
-        assertEquals(0, claim(GPU, "--timeout", "30").exit());
+        assertEquals(Cli.Exit.OK.code, claim(GPU, "--timeout", "30").exit());
         KubeVirt.vms(sim.admin()).inNamespace("default").withName("docker-host").edit(vm -> {
             @SuppressWarnings("unchecked")
             List<Object> hd = (List<Object>) vm.<Object>get("spec", "template", "spec", "domain", "devices", "hostDevices");
@@ -348,7 +348,7 @@ class ClaimTest {
         });
         String before = clusterSnapshot();
         Run.Result refused = claim("--delete", GPU);
-        assertEquals(8, refused.exit(), refused.all());
+        assertEquals(Cli.Exit.PRECONDITION.code, refused.exit(), refused.all());
         assertEquals(1, refused.err().lines().count(), refused.err());
         assertTrue(refused.err().contains("VM default/docker-host still references altra-000c01000 (hostDevices name altra-000c01000)"), refused.err());
         assertEquals(before, clusterSnapshot());
@@ -359,7 +359,7 @@ class ClaimTest {
             return vm;
         });
         Run.Result denied = claim("--delete", GPU, "--only", "--force");
-        assertEquals(10, denied.exit(), denied.all());
+        assertEquals(Cli.Exit.REJECTED.code, denied.exit(), denied.all());
         assertTrue(denied.err().contains("deleting pcideviceclaim.devices.harvesterhci.io/altra-000c01000 was rejected: admission webhook "
                 + "\"pcidevices.harvesterhci.io\" denied the request: pcideviceclaim altra-000c01000 is already in use with vm docker-host in namespace default"), denied.err());
         assertNotNull(liveClaim(GPU));
@@ -372,36 +372,36 @@ class ClaimTest {
             return vm;
         });
         Run.Result ok = claim("--delete", GPU, "--timeout", "30");
-        assertEquals(0, ok.exit(), ok.all());
+        assertEquals(Cli.Exit.OK.code, ok.exit(), ok.all());
         assertTrue(ok.out().contains("pcideviceclaim.devices.harvesterhci.io/altra-000c01000 deleted\n"), ok.out());
         assertTrue(ok.out().contains("pcideviceclaim.devices.harvesterhci.io/altra-000c01001 deleted (shares IOMMU group 18 with altra-000c01000)"), ok.out());
         assertNull(liveClaim(GPU));
         assertEquals("nouveau", driver(GPU));
         assertEquals("snd_hda_intel", driver(AUDIO));
         assertNull(allocatable(GPU_RES));
-        // OnRemove leaves the KubeVirt CR entry (facts §3.3)
+        // The controller's OnRemove leaves the KubeVirt CR entry (PciDevicesController.java, PCIDeviceClaimOnRemove)
         assertTrue(Passthrough.read(sim.admin(), Harvester.device(sim.admin(), GPU)).permittedResources().contains(GPU_RES));
 
         Run.Result again = claim("--delete", GPU);
-        assertEquals(0, again.exit(), again.all());
+        assertEquals(Cli.Exit.OK.code, again.exit(), again.all());
         assertTrue(again.out().contains("altra-000c01000 unchanged"), again.out());
     }
 
     @Test
     void aDeleteFailingHalfwayIsPartialAndSaysHowToUndo() {
-        assertEquals(0, claim(GPU, "--timeout", "30").exit());
+        assertEquals(Cli.Exit.OK.code, claim(GPU, "--timeout", "30").exit());
         // a VM has the audio function allocated: the webhook refuses that claim's deletion
         KubeVirt.vms(sim.admin()).inNamespace("default").withName("docker-host").edit(vm -> {
             vm.getMetadata().getAnnotations().put(Harvester.ALLOCATION_ANNOTATION, "{\"hostdevices\":{\"" + AUDIO_RES + "\":[\"" + AUDIO + "\"]}}");
             return vm;
         });
         Run.Result refused = claim("--delete", GPU);
-        assertEquals(8, refused.exit(), refused.all());
+        assertEquals(Cli.Exit.PRECONDITION.code, refused.exit(), refused.all());
         assertTrue(refused.err().contains("VM default/docker-host still references altra-000c01001 (allocated: annotation harvesterhci.io/deviceAllocationDetails)"), refused.err());
         assertNotNull(liveClaim(GPU));
 
         Run.Result r = claim("--delete", GPU, "--force");
-        assertEquals(11, r.exit(), r.all());
+        assertEquals(Cli.Exit.PARTIAL.code, r.exit(), r.all());
         assertTrue(r.err().contains("WARNING: --force: VM default/docker-host still references altra-000c01001"), r.err());
         assertTrue(r.err().contains("claim: deleting pcideviceclaim.devices.harvesterhci.io/altra-000c01001 was rejected: admission webhook \"pcidevices.harvesterhci.io\" denied the request: "
                 + "pcideviceclaim altra-000c01001 is already in use with vm docker-host in namespace default — detach the device from that VM first (detach), then retry; "
@@ -412,8 +412,8 @@ class ClaimTest {
 
     // ---- bad input: one line, documented exit code, no change ---------------------------------
 
-    void assertRefusedWithoutChange(Run.Result r, int exit, String fragment) {
-        assertEquals(exit, r.exit(), r.all());
+    void assertRefusedWithoutChange(Run.Result r, Cli.Exit exit, String fragment) {
+        assertEquals(exit.code, r.exit(), r.all());
         assertEquals(1, r.err().lines().count(), "one line, no stack trace: " + r.err());
         assertTrue(r.err().startsWith("claim: "), r.err());
         assertTrue(r.err().contains(fragment), r.err());
@@ -423,17 +423,17 @@ class ClaimTest {
 
     @Test
     void unknownDeviceAndNode() {
-        assertRefusedWithoutChange(claim("altra-ffff01000"), 6, "PCIDevice \"altra-ffff01000\" not found — list devices with: inventory");
-        assertRefusedWithoutChange(claim("--node", "nope", "--address", "000c:01:00.0"), 6, "node \"nope\" not found");
-        assertRefusedWithoutChange(claim("--node", "altra", "--address", "000c:09:00.0"), 6, "no PCIDevice at 000c:09:00.0 on node \"altra\"");
+        assertRefusedWithoutChange(claim("altra-ffff01000"), Cli.Exit.NOT_FOUND, "PCIDevice \"altra-ffff01000\" not found — list devices with: inventory");
+        assertRefusedWithoutChange(claim("--node", "nope", "--address", "000c:01:00.0"), Cli.Exit.NOT_FOUND, "node \"nope\" not found");
+        assertRefusedWithoutChange(claim("--node", "altra", "--address", "000c:09:00.0"), Cli.Exit.NOT_FOUND, "no PCIDevice at 000c:09:00.0 on node \"altra\"");
     }
 
     @Test
     void malformedAddressIsRejectedBeforeAnyRequest() {
         sim.clearClientRequests();
-        assertRefusedWithoutChange(claim("--node", "altra", "--address", "0c:1:0"), 2, "malformed PCI address \"0c:1:0\"");
+        assertRefusedWithoutChange(claim("--node", "altra", "--address", "0c:1:0"), Cli.Exit.USAGE, "malformed PCI address \"0c:1:0\"");
         assertEquals(List.of(), sim.clientRequests());
-        assertRefusedWithoutChange(claim(GPU, "--node", "altra", "--address", "000c:01:00.0"), 2, "either DEVICE or --node/--address");
+        assertRefusedWithoutChange(claim(GPU, "--node", "altra", "--address", "000c:01:00.0"), Cli.Exit.USAGE, "either DEVICE or --node/--address");
     }
 
     @Test
@@ -451,10 +451,10 @@ class ClaimTest {
             Path f = tmp.resolve("claim.yaml");
             Files.writeString(f, c.getKey());
             sim.clearClientRequests();
-            assertRefusedWithoutChange(claim("-f", f.toString()), 2, c.getValue());
+            assertRefusedWithoutChange(claim("-f", f.toString()), Cli.Exit.USAGE, c.getValue());
         }
         sim.clearClientRequests();
-        assertRefusedWithoutChange(claim("-f", tmp.resolve("missing.yaml").toString()), 2, "cannot read");
+        assertRefusedWithoutChange(claim("-f", tmp.resolve("missing.yaml").toString()), Cli.Exit.USAGE, "cannot read");
     }
 
     @Test
@@ -462,7 +462,7 @@ class ClaimTest {
         Path f = tmp.resolve("claim.yaml");
         Files.copy(Run.repoRoot().resolve("templates/pcideviceclaim-altra-000c01000.yaml"), f);
         Run.Result r = claim("-f", f.toString(), "--no-wait");
-        assertEquals(0, r.exit(), r.all());
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
         assertTrue(r.out().contains("altra-000c01000 created (from " + f + ")"), r.out());
         assertTrue(r.err().contains("WARNING: claiming altra-000c01000 only"), r.err());
         assertNotNull(liveClaim(GPU));
@@ -480,7 +480,7 @@ class ClaimTest {
                 spec: {address: "0000:81:00.0", nodeName: bravo, userName: admin}
                 """);
         Run.Result r = claim("-f", f.toString(), "--no-wait");
-        assertEquals(11, r.exit(), r.all());
+        assertEquals(Cli.Exit.PARTIAL.code, r.exit(), r.all());
         assertTrue(r.out().contains("altra-000c01000 created"), r.out());
         assertTrue(r.err().contains("claim: creating pcideviceclaim.devices.harvesterhci.io/bravo-000081000 was rejected: "), r.err());
         assertTrue(r.err().contains("; already created or replaced: altra-000c01000 — undo with: claim --delete --only altra-000c01000\n"), r.err());
@@ -493,7 +493,7 @@ class ClaimTest {
         sim.faults().add(Fault.FORBIDDEN);
         Run.Result r = claim(GPU);
         sim.faults().remove(Fault.FORBIDDEN);
-        assertEquals(5, r.exit(), r.all());
+        assertEquals(Cli.Exit.FORBIDDEN.code, r.exit(), r.all());
         assertEquals(1, r.err().lines().count(), r.err());
         assertTrue(r.err().startsWith("claim: forbidden (403"), r.err());
         assertNull(liveClaim(GPU));
@@ -504,7 +504,7 @@ class ClaimTest {
     void webhookRejectionIsOneLineRejected() {
         seedDeviceWithoutIommuGroup();
         Run.Result r = claim("bravo-000081000", "--no-wait");
-        assertEquals(10, r.exit(), r.all());
+        assertEquals(Cli.Exit.REJECTED.code, r.exit(), r.all());
         assertEquals(1, r.err().lines().count(), r.err());
         assertTrue(r.err().startsWith("claim: creating pcideviceclaim.devices.harvesterhci.io/bravo-000081000 was rejected: admission webhook "
                 + "\"pcidevices.harvesterhci.io\" denied the request: pcidevice bravo-000081000 has no iommuGroup available — enable the IOMMU"), r.err());

@@ -14,15 +14,15 @@ import org.junit.jupiter.api.Test;
 
 /** detach: the undo of attach — exactly one entry out, the others kept, restart, wait. */
 class DetachTest {
-    static final String GPU = AttachTest.GPU;
-    static final String RES = AttachTest.RES;
+    static final String GPU = Seed.GPU;
+    static final String RES = Seed.GPU_RES;
 
     SimCluster sim;
 
     @BeforeEach
     void start() {
         sim = SimCluster.start();
-        AttachTest.ready(sim);
+        Seed.gpuReady(sim);
     }
 
     @AfterEach
@@ -32,54 +32,54 @@ class DetachTest {
 
     void attached() {
         Run.Result r = Run.against(sim, new attach(), "docker-host", "--device", GPU, "--timeout", "60");
-        assertEquals(0, r.exit(), r.all());
-        assertEquals(List.of(AttachTest.USB, AttachTest.GPU_ENTRY), AttachTest.hostDevices(sim));
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
+        assertEquals(List.of(DockerHost.USB, DockerHost.GPU_ENTRY), DockerHost.hostDevices(sim));
         // settled: pcidevices has recorded the allocation of the new instance (tests edit the VM next)
-        AttachTest.eventually(() -> KubeVirt.allocatedDevices(AttachTest.vm(sim)).get(AttachTest.RES), "allocation annotation");
+        DockerHost.eventually(() -> KubeVirt.allocatedDevices(DockerHost.vm(sim)).get(Seed.GPU_RES), "allocation annotation");
     }
 
     @Test
     void removesExactlyThatDeviceRestartsAndWaits() {
         attached();
-        String uid = AttachTest.vmi(sim).getMetadata().getUid();
+        String uid = DockerHost.vmi(sim).getMetadata().getUid();
         Run.Result r = Run.against(sim, new detach(), "docker-host", "--device", GPU, "--timeout", "60");
-        assertEquals(0, r.exit(), r.all());
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
         List<String> lines = r.out().lines().toList();
         assertTrue(lines.contains("virtualmachine.kubevirt.io/docker-host patched (hostDevices: -altra-000c01000)"), r.all());
         assertTrue(lines.stream().anyMatch(l -> l.startsWith("restarting virtualmachine.kubevirt.io/docker-host")), r.all());
         assertEquals("docker-host Running on altra without altra-000c01000 (nvidia.com/GA102_GEFORCE_RTX_3090)", lines.get(lines.size() - 1));
-        assertEquals(List.of(AttachTest.USB), AttachTest.hostDevices(sim));
-        assertNotEquals(uid, AttachTest.vmi(sim).getMetadata().getUid());
-        assertFalse(VmRestart.hasDevice(AttachTest.vmi(sim), RES));
-        assertTrue(VmRestart.hasDevice(AttachTest.vmi(sim), AttachTest.USB_RES));
+        assertEquals(List.of(DockerHost.USB), DockerHost.hostDevices(sim));
+        assertNotEquals(uid, DockerHost.vmi(sim).getMetadata().getUid());
+        assertFalse(VmRestart.hasDevice(DockerHost.vmi(sim), RES));
+        assertTrue(VmRestart.hasDevice(DockerHost.vmi(sim), DockerHost.USB_RES));
     }
 
     @Test
     void aDeviceThatIsNotThereIsANoOp() {
         sim.clearClientRequests();
         Run.Result r = Run.against(sim, new detach(), "docker-host", "--device", GPU);
-        assertEquals(0, r.exit(), r.all());
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
         assertTrue(r.out().contains("virtualmachine.kubevirt.io/docker-host unchanged (no hostDevices entry altra-000c01000)"), r.all());
         assertTrue(r.out().contains("docker-host Running on altra without altra-000c01000"), r.all());
-        assertEquals(List.of(), AttachTest.writes(sim));
+        assertEquals(List.of(), DockerHost.writes(sim));
     }
 
     @Test
     void byResourceNameAloneAndWithARenamedEntry() {
         // the pcidevices controller may have renamed the entry; deviceName still identifies it
         KubeVirt.vms(sim.admin()).inNamespace("default").withName("docker-host").edit(vm -> {
-            VmHostDevices.setDevices(vm, List.of(Map.of("name", AttachTest.USB.name(), "deviceName", AttachTest.USB_RES),
+            VmHostDevices.setDevices(vm, List.of(Map.of("name", DockerHost.USB.name(), "deviceName", DockerHost.USB_RES),
                     Map.of("name", "gpu1", "deviceName", RES)), List.of());
             return vm;
         });
-        String uid = AttachTest.vmi(sim).getMetadata().getUid();
+        String uid = DockerHost.vmi(sim).getMetadata().getUid();
         Run.Result r = Run.against(sim, new detach(), "docker-host", "--device-name", RES);
-        assertEquals(0, r.exit(), r.all());
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
         assertTrue(r.out().contains("patched (hostDevices: -gpu1)"), r.all());
         // the running instance was started before gpu1 was added: nothing to restart
         assertTrue(r.out().contains("docker-host Running on altra without nvidia.com/GA102_GEFORCE_RTX_3090\n"), r.all());
-        assertEquals(uid, AttachTest.vmi(sim).getMetadata().getUid());
-        assertEquals(List.of(AttachTest.USB), AttachTest.hostDevices(sim));
+        assertEquals(uid, DockerHost.vmi(sim).getMetadata().getUid());
+        assertEquals(List.of(DockerHost.USB), DockerHost.hostDevices(sim));
     }
 
     @Test
@@ -92,7 +92,7 @@ class DetachTest {
         Run.Result r = Run.against(sim, new detach(), "docker-host", "--device-name", RES);
         assertEquals(Cli.Exit.USAGE.code, r.exit(), r.all());
         assertTrue(r.err().contains("2 hostDevices entries have deviceName nvidia.com/GA102_GEFORCE_RTX_3090 (gpu1 (nvidia.com/GA102_GEFORCE_RTX_3090), gpu2"), r.all());
-        assertEquals(List.of(), AttachTest.writes(sim));
+        assertEquals(List.of(), DockerHost.writes(sim));
     }
 
     @Test
@@ -103,7 +103,7 @@ class DetachTest {
         r = Run.against(sim, new detach(), "docker-host", "--device", "altra-0000ff000");
         assertEquals(Cli.Exit.NOT_FOUND.code, r.exit(), r.all());
         assertEquals(1, r.err().lines().count(), r.all());
-        assertEquals(List.of(), AttachTest.writes(sim));
+        assertEquals(List.of(), DockerHost.writes(sim));
     }
 
     @Test
@@ -111,14 +111,14 @@ class DetachTest {
         attached();
         sim.clearClientRequests();
         Run.Result r = Run.against(sim, new detach(), "docker-host", "--dry-run", "-o", "json");
-        assertEquals(0, r.exit(), r.all());
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
         JsonNode j = Serialization.jsonMapper().readTree(r.out());
         assertEquals(2, j.get("hostDevicesBefore").size());
         assertEquals(1, j.get("hostDevicesAfter").size());
         assertEquals("altra-0951-1666-003002", j.at("/hostDevicesAfter/0/name").asText());
         assertTrue(j.get("dryRun").asBoolean());
-        assertEquals(List.of(), AttachTest.writes(sim));
-        assertEquals(List.of(AttachTest.USB, AttachTest.GPU_ENTRY), AttachTest.hostDevices(sim));
+        assertEquals(List.of(), DockerHost.writes(sim));
+        assertEquals(List.of(DockerHost.USB, DockerHost.GPU_ENTRY), DockerHost.hostDevices(sim));
     }
 
     @Test
@@ -134,6 +134,6 @@ class DetachTest {
         assertEquals("detach: restart of docker-host refused (409): Operation cannot be fulfilled on virtualmachine.kubevirt.io \"docker-host\": "
                 + "RunStategy Once does not support manual restart requests — changed: virtualmachine.kubevirt.io spec "
                 + "(hostDevices: -altra-000c01000); undo: attach docker-host --device altra-000c01000", r.err().trim());
-        assertEquals(List.of(AttachTest.USB), AttachTest.hostDevices(sim));
+        assertEquals(List.of(DockerHost.USB), DockerHost.hostDevices(sim));
     }
 }

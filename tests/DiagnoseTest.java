@@ -131,8 +131,8 @@ class DiagnoseTest {
     }
 
     /** The finding exists, and its evidence and fix say what they must. */
-    static JsonNode expect(Run.Result r, int exit, String check, String status, String evidence, String fix) {
-        assertEquals(exit, r.exit(), r.all());
+    static JsonNode expect(Run.Result r, Cli.Exit exit, String check, String status, String evidence, String fix) {
+        assertEquals(exit.code, r.exit(), r.all());
         JsonNode f = finding(r, check, status);
         assertTrue(f.get("evidence").asText().contains(evidence), "evidence of " + check + ": " + f);
         assertTrue(f.get("fix").asText().contains(fix), "fix of " + check + ": " + f);
@@ -161,7 +161,7 @@ class DiagnoseTest {
     void healthyClusterPassesEveryCheck() {
         healthy();
         Run.Result r = diagnose("docker-host");
-        assertEquals(0, r.exit(), r.all());
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
         List<String> lines = r.out().lines().toList();
         assertTrue(lines.get(0).matches("CHECK\\s+STATUS\\s+SUBJECT\\s+EVIDENCE"), lines.get(0));
         assertFalse(r.out().contains("WARN") || r.out().contains("FAIL") || r.out().contains("FIX:"), r.out());
@@ -178,7 +178,7 @@ class DiagnoseTest {
     void jsonIsAnArrayOfFindingsAndWideAddsTheFixColumn() throws Exception {
         healthy();
         Run.Result r = json();
-        assertEquals(0, r.exit(), r.all());
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
         JsonNode arr = Serialization.jsonMapper().readTree(r.out());
         assertTrue(arr.isArray() && arr.size() > 10, r.out());
         for (JsonNode f : arr) {
@@ -189,7 +189,7 @@ class DiagnoseTest {
             return vm;
         });
         Run.Result wide = diagnose("docker-host", "--device", GPU, "-o", "wide");
-        assertEquals(31, wide.exit(), wide.all());
+        assertEquals(Cli.Exit.DIAGNOSE_FAIL.code, wide.exit(), wide.all());
         assertTrue(wide.out().lines().findFirst().orElseThrow().matches("CHECK\\s+STATUS\\s+SUBJECT\\s+EVIDENCE\\s+FIX"), wide.out());
         assertTrue(wide.out().lines().anyMatch(l -> l.matches("vm-device\\s+FAIL\\s+default/docker-host\\s+.*attach docker-host --device " + GPU + " -n default")),
                 wide.out());
@@ -203,13 +203,13 @@ class DiagnoseTest {
                 new String[] {"--node", "charlie"}, new String[] {"docker-host", "-n", "other"})) {
             sim.clearClientRequests();
             Run.Result r = diagnose(args);
-            assertEquals(6, r.exit(), r.all());
+            assertEquals(Cli.Exit.NOT_FOUND.code, r.exit(), r.all());
             assertEquals(1, r.err().lines().count(), r.err());
             assertTrue(r.err().startsWith("diagnose: "), r.err());
             assertTrue(sim.clientRequests().stream().allMatch(q -> q.startsWith("GET ")), sim.clientRequests().toString());
         }
         Run.Result r = diagnose("--node", "altra", "--device", "0c:1:0");
-        assertEquals(2, r.exit(), r.all());
+        assertEquals(Cli.Exit.USAGE.code, r.exit(), r.all());
         assertTrue(r.err().contains("malformed PCI address"), r.err());
     }
 
@@ -218,7 +218,7 @@ class DiagnoseTest {
         sim.faults().add(Fault.CONTROLLER_DOWN);
         sim.clearClientRequests();
         Run.Result r = diagnose("docker-host", "--fix");
-        assertEquals(2, r.exit(), r.all());
+        assertEquals(Cli.Exit.USAGE.code, r.exit(), r.all());
         assertEquals(1, r.err().lines().count(), r.err());
         assertTrue(r.err().contains("--yes"), r.err());
         assertEquals(List.of(), sim.clientRequests());
@@ -233,13 +233,13 @@ class DiagnoseTest {
         sim.faults().add(Fault.CONTROLLER_DOWN);
         waitFor("altra's controller pod to crash", () -> !ControllerHealth.ready(altraPod()));
         Run.Result r = json();
-        JsonNode f = expect(r, 31, "controller-pod", "FAIL", "CrashLoopBackOff", "kubectl -n harvester-system delete pod " + ALTRA_POD);
+        JsonNode f = expect(r, Cli.Exit.DIAGNOSE_FAIL, "controller-pod", "FAIL", "CrashLoopBackOff", "kubectl -n harvester-system delete pod " + ALTRA_POD);
         assertEquals(ALTRA_POD, f.get("subject").asText());
         assertTrue(f.get("evidence").asText().contains("not Ready on node altra"), f.toString());
         // bravo's pod is down too, but it does not hold the device: a warning
-        expect(r, 31, "controller-pod", "WARN", "node bravo", "kubectl -n harvester-system delete pod harvester-pcidevices-controller-m4d9q");
+        expect(r, Cli.Exit.DIAGNOSE_FAIL, "controller-pod", "WARN", "node bravo", "kubectl -n harvester-system delete pod harvester-pcidevices-controller-m4d9q");
         // the crash was logged by the agent on altra
-        expect(r, 31, "controller-log", "FAIL", "error syncing", "kubectl -n harvester-system delete pod " + ALTRA_POD);
+        expect(r, Cli.Exit.DIAGNOSE_FAIL, "controller-log", "FAIL", "error syncing", "kubectl -n harvester-system delete pod " + ALTRA_POD);
     }
 
     @Test
@@ -280,7 +280,7 @@ class DiagnoseTest {
     @Test
     void exitCodeReachesTheShell() {
         Run.Result r = Run.process(Map.of("KUBECONFIG", sim.kubeconfig().toString(), "HOME", sim.dir().toString()), "diagnose", "docker-host");
-        assertEquals(30, r.exit(), r.all()); // the fixture VM has no PCI host device yet: a warning
+        assertEquals(Cli.Exit.DIAGNOSE_WARN.code, r.exit(), r.all()); // the fixture VM has no PCI host device yet: a warning
         assertTrue(r.out().contains("the VM has no PCI host device"), r.out());
         assertTrue(r.out().contains("FIX: inventory"), r.out());
     }
@@ -308,7 +308,7 @@ class DiagnoseTest {
                         .setBody("{\"apiVersion\":\"v1\",\"kind\":\"PodList\",\"metadata\":{},\"items\":[]}")
                 : null);
         Run.Result r = diagnose("-o", "json");
-        expect(r, 31, "controller-pod", "FAIL", "add-on is not enabled", "patch addons.harvesterhci.io pcidevices-controller");
+        expect(r, Cli.Exit.DIAGNOSE_FAIL, "controller-pod", "FAIL", "add-on is not enabled", "patch addons.harvesterhci.io pcidevices-controller");
     }
 
     @Test
@@ -316,7 +316,7 @@ class DiagnoseTest {
         sim.addInterceptor((req, path) -> path.startsWith("/apis/devices.harvesterhci.io/v1beta1/pcidevices")
                 ? SimDispatcher.status(404, "NotFound", "the server could not find the requested resource") : null);
         Run.Result r = diagnose("docker-host", "-o", "json");
-        expect(r, 31, "pcidevices-api", "FAIL", "no resource type pcidevices", "pcidevices-controller --type merge -p '{\"spec\":{\"enabled\":true}}'");
+        expect(r, Cli.Exit.DIAGNOSE_FAIL, "pcidevices-api", "FAIL", "no resource type pcidevices", "pcidevices-controller --type merge -p '{\"spec\":{\"enabled\":true}}'");
     }
 
     @Test
@@ -326,9 +326,9 @@ class DiagnoseTest {
         sim.agentLog("altra", "Binding device altra-000c01000 [10de 2204] to vfio-pci");
         sim.agentLog("altra", "error syncing 'altra-000c01000': handler PCIDeviceClaimReconcile: error writing to bind file: write /sys/bus/pci/drivers/vfio-pci/bind: invalid argument, requeuing");
         Run.Result r = json();
-        expect(r, 31, "controller-log", "FAIL", "vfio-pci/bind: invalid argument", "reboot node altra");
-        expect(r, 31, "passthrough-enabled", "FAIL", "status.passthroughEnabled=false", "kubectl -n harvester-system delete pod " + ALTRA_POD);
-        expect(r, 31, "vfio-driver", "FAIL", "kernelDriverInUse=nouveau", "delete pod " + ALTRA_POD);
+        expect(r, Cli.Exit.DIAGNOSE_FAIL, "controller-log", "FAIL", "vfio-pci/bind: invalid argument", "reboot node altra");
+        expect(r, Cli.Exit.DIAGNOSE_FAIL, "passthrough-enabled", "FAIL", "status.passthroughEnabled=false", "kubectl -n harvester-system delete pod " + ALTRA_POD);
+        expect(r, Cli.Exit.DIAGNOSE_FAIL, "vfio-driver", "FAIL", "kernelDriverInUse=nouveau", "delete pod " + ALTRA_POD);
     }
 
     @Test
@@ -336,7 +336,7 @@ class DiagnoseTest {
         healthy();
         claimNotEnabled(GPU, "nouveau");
         sim.agentLog("altra", "error syncing 'altra-000c01000': handler PCIDeviceClaimReconcile: write /sys/bus/pci/drivers/nouveau/unbind: device or resource busy, requeuing");
-        expect(json(), 31, "controller-log", "FAIL", "device or resource busy", "reboot node altra");
+        expect(json(), Cli.Exit.DIAGNOSE_FAIL, "controller-log", "FAIL", "device or resource busy", "reboot node altra");
     }
 
     @Test
@@ -344,7 +344,7 @@ class DiagnoseTest {
         healthy();
         claimNotEnabled(GPU, "nouveau");
         sim.agentLog("altra", "error syncing 'altra-000c01000': handler PCIDeviceClaimReconcile: no device 000c:01:00.0 found at /sys/bus/pci/drivers/vfio-pci, requeuing");
-        expect(json(), 31, "controller-log", "FAIL", "no device 000c:01:00.0 found at /sys/bus/pci/drivers/vfio-pci", "reboot node altra");
+        expect(json(), Cli.Exit.DIAGNOSE_FAIL, "controller-log", "FAIL", "no device 000c:01:00.0 found at /sys/bus/pci/drivers/vfio-pci", "reboot node altra");
     }
 
     @Test
@@ -352,7 +352,7 @@ class DiagnoseTest {
         healthy();
         sim.agentLog("altra", "device still bound to driver, will check again");
         Run.Result r = json();
-        expect(r, 30, "controller-log", "WARN", "device still bound to driver", "kubectl get pcidevices -l nodename=altra");
+        expect(r, Cli.Exit.DIAGNOSE_WARN, "controller-log", "WARN", "device still bound to driver", "kubectl get pcidevices -l nodename=altra");
     }
 
     @Test
@@ -364,15 +364,15 @@ class DiagnoseTest {
         });
         sim.agentLog("altra", "error syncing 'altra-000c01000': handler PCIDeviceClaimReconcile: Cannot find PCIDevice that owns altra-000c01000, requeuing");
         Run.Result r = json();
-        expect(r, 31, "owner-reference", "FAIL", "no ownerReference", "claim --force " + GPU);
-        expect(r, 31, "controller-log", "FAIL", "Cannot find PCIDevice that owns altra-000c01000", "claim --force " + GPU);
+        expect(r, Cli.Exit.DIAGNOSE_FAIL, "owner-reference", "FAIL", "no ownerReference", "claim --force " + GPU);
+        expect(r, Cli.Exit.DIAGNOSE_FAIL, "controller-log", "FAIL", "Cannot find PCIDevice that owns altra-000c01000", "claim --force " + GPU);
     }
 
     @Test
     void iommuGroupMismatchIsFixedByARestart() {
         healthy();
         sim.agentLog("altra", "error syncing 'altra-000c01000': handler PCIDeviceClaimReconcile: group mismatch: sys 19 pd 18, requeuing");
-        expect(json(), 31, "controller-log", "FAIL", "group mismatch: sys 19 pd 18", "kubectl -n harvester-system delete pod " + ALTRA_POD);
+        expect(json(), Cli.Exit.DIAGNOSE_FAIL, "controller-log", "FAIL", "group mismatch: sys 19 pd 18", "kubectl -n harvester-system delete pod " + ALTRA_POD);
     }
 
     @Test
@@ -384,22 +384,22 @@ class DiagnoseTest {
         });
         sim.agentLog("altra", "error syncing 'altra-000c01000': handler PCIDeviceClaimReconcile: missing group for address: 000c:01:00.0, requeuing");
         Run.Result r = json();
-        expect(r, 31, "pcidevice", "FAIL", "no status.iommuGroup", "enable IOMMU/SMMU");
-        expect(r, 31, "controller-log", "FAIL", "missing group for address", "enable IOMMU/SMMU");
+        expect(r, Cli.Exit.DIAGNOSE_FAIL, "pcidevice", "FAIL", "no status.iommuGroup", "enable IOMMU/SMMU");
+        expect(r, Cli.Exit.DIAGNOSE_FAIL, "controller-log", "FAIL", "missing group for address", "enable IOMMU/SMMU");
     }
 
     @Test
     void kubevirtCrUpdateErrorIsFixedByARestart() {
         healthy();
         sim.agentLog("altra", "error syncing 'altra-000c01000': handler PCIDeviceClaimReconcile: error updating kubevirt CR: Operation cannot be fulfilled on kubevirts.kubevirt.io \"kubevirt\": the object has been modified, requeuing");
-        expect(json(), 31, "controller-log", "FAIL", "error updating kubevirt CR", "delete pod " + ALTRA_POD);
+        expect(json(), Cli.Exit.DIAGNOSE_FAIL, "controller-log", "FAIL", "error updating kubevirt CR", "delete pod " + ALTRA_POD);
     }
 
     @Test
     void anyOtherSyncErrorIsShown() {
         healthy();
         sim.agentLog("altra", "error syncing 'altra-000c01000': handler PCIDeviceClaimReconcile: something new went wrong, requeuing");
-        expect(json(), 31, "controller-log", "FAIL", "something new went wrong", "delete pod " + ALTRA_POD);
+        expect(json(), Cli.Exit.DIAGNOSE_FAIL, "controller-log", "FAIL", "something new went wrong", "delete pod " + ALTRA_POD);
     }
 
     void claimNotEnabled(String device, String driver) {
@@ -421,9 +421,9 @@ class DiagnoseTest {
                 "message", "server error. command SyncVMI failed: \"LibvirtError(Code=1, Message='internal error: qemu unexpectedly closed the monitor: "
                         + "vfio 000c:01:00.0: group 18 is not viable. Please ensure all devices within the iommu_group are bound to their vfio bus driver.')\""));
         Run.Result r = json();
-        JsonNode f = expect(r, 31, "claimed", "FAIL", "shares IOMMU group 18", "claim " + GPU);
+        JsonNode f = expect(r, Cli.Exit.DIAGNOSE_FAIL, "claimed", "FAIL", "shares IOMMU group 18", "claim " + GPU);
         assertEquals(AUDIO, f.get("subject").asText());
-        expect(r, 31, "group-not-viable", "FAIL", "group 18 is not viable", "claim " + GPU);
+        expect(r, Cli.Exit.DIAGNOSE_FAIL, "group-not-viable", "FAIL", "group 18 is not viable", "claim " + GPU);
     }
 
     @Test
@@ -452,9 +452,9 @@ class DiagnoseTest {
         vmiStatus("Pending", null, Map.of("type", "Synchronized", "status", "False", "reason", "FailedCreate",
                 "message", "failed to render launch manifest: HostDevice " + GPU_RES + " is not permitted in permittedHostDevices configuration"));
         Run.Result r = json();
-        expect(r, 31, "permitted", "FAIL", "not in kubevirt permittedHostDevices.pciHostDevices: " + GPU_RES, "delete pod " + ALTRA_POD);
-        expect(r, 31, "not-permitted", "FAIL", "HostDevice " + GPU_RES + " is not permitted", "claim " + GPU);
-        expect(r, 31, "vmi-status", "FAIL", "VMI phase Pending", "kubectl -n default describe vmi docker-host");
+        expect(r, Cli.Exit.DIAGNOSE_FAIL, "permitted", "FAIL", "not in kubevirt permittedHostDevices.pciHostDevices: " + GPU_RES, "delete pod " + ALTRA_POD);
+        expect(r, Cli.Exit.DIAGNOSE_FAIL, "not-permitted", "FAIL", "HostDevice " + GPU_RES + " is not permitted", "claim " + GPU);
+        expect(r, Cli.Exit.DIAGNOSE_FAIL, "vmi-status", "FAIL", "VMI phase Pending", "kubectl -n default describe vmi docker-host");
     }
 
     @Test
@@ -466,7 +466,7 @@ class DiagnoseTest {
                     Map.of("pciVendorSelector", "10de:1aef", "resourceName", AUDIO_RES, "externalResourceProvider", true)));
             return kv;
         });
-        expect(json(), 30, "permitted-selector", "WARN", "pciVendorSelector 10de:1aef, externalResourceProvider false", "edit kubevirt kubevirt");
+        expect(json(), Cli.Exit.DIAGNOSE_WARN, "permitted-selector", "WARN", "pciVendorSelector 10de:1aef, externalResourceProvider false", "edit kubevirt kubevirt");
     }
 
     @Test
@@ -480,8 +480,8 @@ class DiagnoseTest {
         vmiStatus("Scheduling", null, Map.of("type", "PodScheduled", "status", "False", "reason", "Unschedulable",
                 "message", "0/2 nodes are available: 2 Insufficient " + GPU_RES + ". preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod."));
         Run.Result r = json();
-        expect(r, 31, "allocatable", "FAIL", "allocatable[" + GPU_RES + "]=<absent>, capacity[" + GPU_RES + "]=<absent>", "delete pod " + ALTRA_POD);
-        expect(r, 31, "insufficient-resource", "FAIL", "Insufficient " + GPU_RES, "get pods -l app.kubernetes.io/name=harvester-pcidevices-controller");
+        expect(r, Cli.Exit.DIAGNOSE_FAIL, "allocatable", "FAIL", "allocatable[" + GPU_RES + "]=<absent>, capacity[" + GPU_RES + "]=<absent>", "delete pod " + ALTRA_POD);
+        expect(r, Cli.Exit.DIAGNOSE_FAIL, "insufficient-resource", "FAIL", "Insufficient " + GPU_RES, "get pods -l app.kubernetes.io/name=harvester-pcidevices-controller");
     }
 
     @Test
@@ -491,7 +491,7 @@ class DiagnoseTest {
             ((Map<String, Object>) cl.getAdditionalProperties().get("spec")).put("userName", "tofu");
             return cl;
         });
-        expect(json(), 30, "claim-user", "WARN", "spec.userName=tofu", "kubectl patch pcideviceclaim " + GPU + " --type merge -p '{\"spec\":{\"userName\":\"admin\"}}'");
+        expect(json(), Cli.Exit.DIAGNOSE_WARN, "claim-user", "WARN", "spec.userName=tofu", "kubectl patch pcideviceclaim " + GPU + " --type merge -p '{\"spec\":{\"userName\":\"admin\"}}'");
     }
 
     @Test
@@ -501,14 +501,14 @@ class DiagnoseTest {
             ((Map<String, Object>) cl.getAdditionalProperties().get("spec")).put("address", "000b:01:00.0");
             return cl;
         });
-        expect(json(), 31, "claim-address", "FAIL", "spec.address=000b:01:00.0", "kubectl delete pcideviceclaim " + GPU + " && claim " + GPU);
+        expect(json(), Cli.Exit.DIAGNOSE_FAIL, "claim-address", "FAIL", "spec.address=000b:01:00.0", "kubectl delete pcideviceclaim " + GPU + " && claim " + GPU);
     }
 
     @Test
     void usbControllerWithPassedThroughUsbDevicesCannotBeClaimed() {
         Run.Result r = diagnose("--device", "altra-000d01000", "-o", "json");
-        expect(r, 31, "usb-controller", "FAIL", "altra-0951-1666-003002", "kubectl delete usbdeviceclaim altra-0951-1666-003002");
-        expect(r, 31, "claimed", "FAIL", "no PCIDeviceClaim altra-000d01000", "claim altra-000d01000");
+        expect(r, Cli.Exit.DIAGNOSE_FAIL, "usb-controller", "FAIL", "altra-0951-1666-003002", "kubectl delete usbdeviceclaim altra-0951-1666-003002");
+        expect(r, Cli.Exit.DIAGNOSE_FAIL, "claimed", "FAIL", "no PCIDeviceClaim altra-000d01000", "claim altra-000d01000");
     }
 
     @Test
@@ -518,7 +518,7 @@ class DiagnoseTest {
             n.setSpec(new io.fabric8.kubernetes.api.model.NodeSpecBuilder().withUnschedulable(true).build());
             return n;
         });
-        expect(json(), 30, "node-schedulable", "WARN", "cordoned", "kubectl uncordon altra");
+        expect(json(), Cli.Exit.DIAGNOSE_WARN, "node-schedulable", "WARN", "cordoned", "kubectl uncordon altra");
     }
 
     // ---- the VM ----
@@ -531,7 +531,7 @@ class DiagnoseTest {
             return vm;
         });
         Run.Result r = diagnose("docker-host", "--device", GPU);
-        assertEquals(31, r.exit(), r.all());
+        assertEquals(Cli.Exit.DIAGNOSE_FAIL.code, r.exit(), r.all());
         assertTrue(r.out().lines().anyMatch(l -> l.matches("vm-device\\s+FAIL\\s+default/docker-host\\s+.*has no " + GPU_RES + ".*")), r.out());
         assertTrue(r.out().contains("FIX: attach docker-host --device " + GPU + " -n default   # vm-device"), r.out());
         assertTrue(r.out().lines().anyMatch(l -> l.matches("\\d+ passed, \\d+ warnings, 1 failed")), r.out());
@@ -567,8 +567,8 @@ class DiagnoseTest {
         event("VirtualMachine", "FailedUpdate", "admission webhook \"pcidevices.harvesterhci.io\" denied the request: gpu device ga102: resource name "
                 + GPU_RES + " not found in pcidevice cache");
         Run.Result r = json();
-        expect(r, 31, "gpus-field", "FAIL", "gpus[0] = {name: ga102", "\"path\":\"/spec/template/spec/domain/devices/gpus/0\"}]' && attach docker-host --device " + GPU);
-        expect(r, 31, "webhook-gpu-field", "FAIL", "not a cache race", "attach docker-host --device " + GPU);
+        expect(r, Cli.Exit.DIAGNOSE_FAIL, "gpus-field", "FAIL", "gpus[0] = {name: ga102", "\"path\":\"/spec/template/spec/domain/devices/gpus/0\"}]' && attach docker-host --device " + GPU);
+        expect(r, Cli.Exit.DIAGNOSE_FAIL, "webhook-gpu-field", "FAIL", "not a cache race", "attach docker-host --device " + GPU);
     }
 
     @Test
@@ -596,7 +596,7 @@ class DiagnoseTest {
         });
         vmiStatus("Pending", null, Map.of("type", "Synchronized", "status", "False", "reason", "FailedCreate",
                 "message", "failed to render launch manifest: GPU " + GPU_RES + " is not permitted in permittedHostDevices configuration"));
-        expect(json(), 31, "not-permitted", "FAIL", "under domain.devices.gpus", "gpus/0");
+        expect(json(), Cli.Exit.DIAGNOSE_FAIL, "not-permitted", "FAIL", "under domain.devices.gpus", "gpus/0");
     }
 
     @Test
@@ -609,8 +609,8 @@ class DiagnoseTest {
         event("VirtualMachine", "FailedUpdate", "admission webhook \"pcidevices.harvesterhci.io\" denied the request: hostdevice gpu2: resource name "
                 + "nvidia.com/GA102_GEFORCE_RTX_309 not found in pcidevice and usbdevice cache");
         Run.Result r = json();
-        expect(r, 31, "hostdevice-resource", "FAIL", "nvidia.com/GA102_GEFORCE_RTX_309", "\"op\":\"remove\",\"path\":\"/spec/template/spec/domain/devices/hostDevices/2\"");
-        expect(r, 31, "webhook-cache", "WARN", "not found in pcidevice and usbdevice cache", "attach docker-host --device " + GPU);
+        expect(r, Cli.Exit.DIAGNOSE_FAIL, "hostdevice-resource", "FAIL", "nvidia.com/GA102_GEFORCE_RTX_309", "\"op\":\"remove\",\"path\":\"/spec/template/spec/domain/devices/hostDevices/2\"");
+        expect(r, Cli.Exit.DIAGNOSE_FAIL, "webhook-cache", "WARN", "not found in pcidevice and usbdevice cache", "attach docker-host --device " + GPU);
     }
 
     @Test
@@ -621,7 +621,7 @@ class DiagnoseTest {
             hd.replaceAll(o -> GPU.equals(((Map<?, ?>) o).get("name")) ? Map.of("name", "gpu1", "deviceName", GPU_RES) : o);
             return vm;
         });
-        expect(json(), 30, "hostdevice-name", "WARN", "{name: gpu1", "\"op\":\"replace\",\"path\":\"/spec/template/spec/domain/devices/hostDevices/1/name\",\"value\":\"" + GPU + "\"");
+        expect(json(), Cli.Exit.DIAGNOSE_WARN, "hostdevice-name", "WARN", "{name: gpu1", "\"op\":\"replace\",\"path\":\"/spec/template/spec/domain/devices/hostDevices/1/name\",\"value\":\"" + GPU + "\"");
     }
 
     @Test
@@ -633,8 +633,8 @@ class DiagnoseTest {
         });
         event("VirtualMachineInstance", "SyncFailed", "failed to create PCI device for gpu.1: PCI_RESOURCE_NVIDIA_COM_GA102_HIGH_DEFINITION_AUDIO_CONTROLLER not set for resource " + AUDIO_RES);
         Run.Result r = json();
-        expect(r, 31, "dotted-name", "WARN", "harvester#9399", "\"value\":\"gpu-1\"");
-        expect(r, 31, "dotted-name", "FAIL", "PCI_RESOURCE_NVIDIA_COM_GA102_HIGH_DEFINITION_AUDIO_CONTROLLER not set", "attach uses PCIDevice names");
+        expect(r, Cli.Exit.DIAGNOSE_FAIL, "dotted-name", "WARN", "harvester#9399", "\"value\":\"gpu-1\"");
+        expect(r, Cli.Exit.DIAGNOSE_FAIL, "dotted-name", "FAIL", "PCI_RESOURCE_NVIDIA_COM_GA102_HIGH_DEFINITION_AUDIO_CONTROLLER not set", "attach uses PCIDevice names");
     }
 
     @Test
@@ -649,8 +649,8 @@ class DiagnoseTest {
         });
         event("VirtualMachineInstance", "SyncFailed", "server error. command SyncVMI failed: \"LibvirtError(Code=67, Domain=10, Message='unsupported configuration: host doesn't support passthrough of host PCI devices')\"");
         Run.Result r = json();
-        expect(r, 31, "hotplug-volume", "WARN", "[scratch]", "virtctl removevolume docker-host --volume-name=scratch -n default");
-        expect(r, 31, "hotplug-volume", "FAIL", "host doesn't support passthrough", "virtctl removevolume docker-host");
+        expect(r, Cli.Exit.DIAGNOSE_FAIL, "hotplug-volume", "WARN", "[scratch]", "virtctl removevolume docker-host --volume-name=scratch -n default");
+        expect(r, Cli.Exit.DIAGNOSE_FAIL, "hotplug-volume", "FAIL", "host doesn't support passthrough", "virtctl removevolume docker-host");
     }
 
     @Test
@@ -670,15 +670,15 @@ class DiagnoseTest {
         sim.create(vmi);
         event("VirtualMachineInstance", "SyncFailed", "failed to open /dev/vfio/18: Device or resource busy");
         Run.Result r = json();
-        expect(r, 31, "shared-device", "FAIL", "default/ml-box", "detach ml-box --device " + GPU + " -n default");
-        expect(r, 31, "vfio-busy", "FAIL", "/dev/vfio/18", "virtctl stop");
+        expect(r, Cli.Exit.DIAGNOSE_FAIL, "shared-device", "FAIL", "default/ml-box", "detach ml-box --device " + GPU + " -n default");
+        expect(r, Cli.Exit.DIAGNOSE_FAIL, "vfio-busy", "FAIL", "/dev/vfio/18", "virtctl stop");
     }
 
     @Test
     void vmiOnAnotherNodeThanTheDevice() {
         healthy();
         vmiStatus("Running", "bravo", Map.of("type", "Ready", "status", "True"));
-        expect(json(), 31, "vmi-node", "FAIL", "VMI runs on node bravo", "\"kubernetes.io/hostname\":\"altra\"}}}}}' && virtctl restart docker-host -n default");
+        expect(json(), Cli.Exit.DIAGNOSE_FAIL, "vmi-node", "FAIL", "VMI runs on node bravo", "\"kubernetes.io/hostname\":\"altra\"}}}}}' && virtctl restart docker-host -n default");
     }
 
     @Test
@@ -688,7 +688,7 @@ class DiagnoseTest {
             ((Map<String, Object>) vm.get("spec", "template", "spec")).remove("nodeSelector");
             return vm;
         });
-        expect(json(), 30, "vm-pinned", "WARN", "[bravo] also offer " + GPU_RES, "kubectl -n default patch vm docker-host --type merge");
+        expect(json(), Cli.Exit.DIAGNOSE_WARN, "vm-pinned", "WARN", "[bravo] also offer " + GPU_RES, "kubectl -n default patch vm docker-host --type merge");
     }
 
     @Test
@@ -698,7 +698,7 @@ class DiagnoseTest {
             ((Map<String, Object>) vm.get("spec", "template", "spec")).put("nodeSelector", Map.of("kubernetes.io/hostname", "bravo"));
             return vm;
         });
-        expect(json(), 31, "vm-pinned", "FAIL", "kubernetes.io/hostname=bravo", "{\"kubernetes.io/hostname\":\"altra\"}");
+        expect(json(), Cli.Exit.DIAGNOSE_FAIL, "vm-pinned", "FAIL", "kubernetes.io/hostname=bravo", "{\"kubernetes.io/hostname\":\"altra\"}");
     }
 
     @Test
@@ -709,11 +709,11 @@ class DiagnoseTest {
             return vm;
         });
         Run.Result r = diagnose("docker-host", "--device", AUDIO, "-o", "json");
-        expect(r, 31, "stale-allocation", "WARN", "pcideviceclaim " + GPU + " is already in use with vm docker-host in namespace default",
+        expect(r, Cli.Exit.DIAGNOSE_FAIL, "stale-allocation", "WARN", "pcideviceclaim " + GPU + " is already in use with vm docker-host in namespace default",
                 "virtctl restart docker-host -n default");
         // the same annotation blocks the GPU's claim when the GPU is diagnosed without naming the VM
         Run.Result byDevice = diagnose("--device", GPU, "-o", "json");
-        expect(byDevice, 30, "stale-allocation", "WARN", "lists [" + GPU + "]", "virtctl restart docker-host -n default");
+        expect(byDevice, Cli.Exit.DIAGNOSE_WARN, "stale-allocation", "WARN", "lists [" + GPU + "]", "virtctl restart docker-host -n default");
     }
 
     @Test
@@ -722,7 +722,7 @@ class DiagnoseTest {
         KubeVirt.vmis(c).inNamespace("default").withName("docker-host").delete();
         waitFor("the VMI to be gone", () -> KubeVirt.vmis(c).inNamespace("default").withName("docker-host").get() == null);
         Run.Result r = json();
-        JsonNode f = expect(r, 30, "run-strategy", "WARN", "runStrategy RerunOnFailure", "virtctl start docker-host -n default");
+        JsonNode f = expect(r, Cli.Exit.DIAGNOSE_WARN, "run-strategy", "WARN", "runStrategy RerunOnFailure", "virtctl start docker-host -n default");
         assertTrue(f.get("fix").asText().contains("virtctl restart docker-host -n default"), f.toString());
         assertTrue(f.get("fix").asText().contains("attach"), f.toString());
     }
@@ -735,21 +735,21 @@ class DiagnoseTest {
                     "status", "True", "message", "a non-live-updatable field was changed in the template spec")));
             return vm;
         });
-        expect(json(), 30, "restart-required", "WARN", "non-live-updatable", "virtctl restart docker-host -n default");
+        expect(json(), Cli.Exit.DIAGNOSE_WARN, "restart-required", "WARN", "non-live-updatable", "virtctl restart docker-host -n default");
     }
 
     @Test
     void staleVfioBindingAfterAnUpgrade() {
         healthy();
         event("VirtualMachineInstance", "SyncFailed", "failed to create PCI device: lstat /dev/vfio/18: no such file or directory");
-        expect(json(), 31, "vfio-missing", "FAIL", "lstat /dev/vfio/18", "claim " + GPU + " && virtctl restart docker-host -n default");
+        expect(json(), Cli.Exit.DIAGNOSE_FAIL, "vfio-missing", "FAIL", "lstat /dev/vfio/18", "claim " + GPU + " && virtctl restart docker-host -n default");
     }
 
     @Test
     void dmaMappingOutOfMemory() {
         healthy();
         event("VirtualMachineInstance", "SyncFailed", "qemu-kvm: -device vfio-pci,host=000c:01:00.0: VFIO_MAP_DMA failed: Cannot allocate memory");
-        expect(json(), 31, "dma-no-memory", "FAIL", "VFIO_MAP_DMA failed", "reserved memory");
+        expect(json(), Cli.Exit.DIAGNOSE_FAIL, "dma-no-memory", "FAIL", "VFIO_MAP_DMA failed", "reserved memory");
     }
 
     @Test
@@ -759,6 +759,6 @@ class DiagnoseTest {
             hostDevices(vm).add(Map.of("name", "bravo-000041001", "deviceName", AUDIO_RES));
             return vm;
         });
-        expect(json(), 31, "same-node", "FAIL", "bravo-000041001=bravo", "detach docker-host");
+        expect(json(), Cli.Exit.DIAGNOSE_FAIL, "same-node", "FAIL", "bravo-000041001=bravo", "detach docker-host");
     }
 }

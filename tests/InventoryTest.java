@@ -38,7 +38,7 @@ class InventoryTest {
     @Test
     void tableListsEveryDeviceGroupedByNodeAndIommuGroup() {
         Run.Result r = Run.against(sim, new inventory());
-        assertEquals(0, r.exit(), r.all());
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
         List<String> lines = r.out().lines().toList();
         assertTrue(lines.get(0).matches("NAME\\s+NODE\\s+ADDRESS\\s+ID\\s+IOMMU\\s+DRIVER\\s+CLAIM\\s+VM\\s+DESCRIPTION"), lines.get(0));
         assertEquals(10, lines.size(), r.out()); // header + 9 devices, no warnings
@@ -53,7 +53,7 @@ class InventoryTest {
     @Test
     void wideAddsResourceNameAndClass() {
         Run.Result r = Run.against(sim, new inventory(), "-o", "wide", "--node", "altra");
-        assertEquals(0, r.exit(), r.all());
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
         assertTrue(r.out().lines().findFirst().orElseThrow().contains("RESOURCE"), r.out());
         assertTrue(r.out().contains("nvidia.com/GA102_GEFORCE_RTX_3090"), r.out());
         assertTrue(r.out().contains("nvidia.com/GA102_HIGH_DEFINITION_AUDIO_CONTROLLER"), r.out());
@@ -63,7 +63,7 @@ class InventoryTest {
     @Test
     void jsonOutputCarriesEveryFieldAndTheGroups() throws Exception {
         Run.Result r = Run.against(sim, new inventory(), "-o", "json");
-        assertEquals(0, r.exit(), r.all());
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
         JsonNode report = json(r.out());
         JsonNode gpu = device(report, "altra-000c01000");
         assertEquals("000c:01:00.0", gpu.get("address").asText());
@@ -86,7 +86,7 @@ class InventoryTest {
     @Test
     void yamlOutputParses() {
         Run.Result r = Run.against(sim, new inventory(), "-o", "yaml", "--vendor", "10de");
-        assertEquals(0, r.exit(), r.all());
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
         Map<?, ?> report = Serialization.unmarshal(r.out(), Map.class);
         assertEquals(4, ((List<?>) report.get("devices")).size(), r.out());
     }
@@ -104,7 +104,7 @@ class InventoryTest {
     void flagsAnIommuGroupThatIsOnlyPartlyClaimed() throws Exception {
         claim("altra-000c01000", true);
         Run.Result r = Run.against(sim, new inventory(), "--node", "altra");
-        assertEquals(0, r.exit(), r.all());
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
         assertTrue(r.out().contains("WARNING: IOMMU group 18 on node altra is only partly claimed (claimed: altra-000c01000; not claimed: altra-000c01001)"), r.out());
         assertTrue(r.out().lines().anyMatch(l -> l.startsWith("altra-000c01001 ") && l.contains("18 (partial!)") && l.contains(" none ")), r.out());
         assertTrue(r.out().lines().anyMatch(l -> l.startsWith("altra-000c01000 ") && l.contains(" passthrough ")), r.out());
@@ -167,7 +167,7 @@ class InventoryTest {
     @Test
     void unknownNodeIsAOneLineNotFoundError() {
         Run.Result r = Run.against(sim, new inventory(), "--node", "nope");
-        assertEquals(6, r.exit(), r.all());
+        assertEquals(Cli.Exit.NOT_FOUND.code, r.exit(), r.all());
         assertEquals("inventory: node \"nope\" not found — run inventory without --node to see all nodes\n", r.err());
         assertEquals("", r.out());
     }
@@ -176,7 +176,7 @@ class InventoryTest {
     void forbiddenIsAOneLineErrorNamingRbac() {
         sim.faults().add(Fault.FORBIDDEN);
         Run.Result r = Run.against(sim, new inventory());
-        assertEquals(5, r.exit(), r.all());
+        assertEquals(Cli.Exit.FORBIDDEN.code, r.exit(), r.all());
         assertEquals(1, r.err().lines().count(), r.err());
         assertTrue(r.err().startsWith("inventory: forbidden (403"), r.err());
         assertTrue(r.err().contains("RBAC"), r.err());
@@ -186,10 +186,10 @@ class InventoryTest {
     @Test
     void badOptionIsAUsageError() {
         Run.Result r = Run.against(sim, new inventory(), "--colour");
-        assertEquals(2, r.exit(), r.all());
+        assertEquals(Cli.Exit.USAGE.code, r.exit(), r.all());
         assertTrue(r.err().startsWith("Unknown option: '--colour'"), r.err());
         Run.Result badFormat = Run.against(sim, new inventory(), "-o", "xml");
-        assertEquals(2, badFormat.exit(), badFormat.all());
+        assertEquals(Cli.Exit.USAGE.code, badFormat.exit(), badFormat.all());
     }
 
     @Test

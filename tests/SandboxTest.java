@@ -32,7 +32,7 @@ class SandboxTest {
             String all = String.join("\n", lines);
             assertTrue(all.contains("export KUBECONFIG=" + dir.resolve("kubeconfig.yaml")), all);
             assertTrue(all.contains("faults on:   [WEBHOOK_RACE]"), all);
-            assertTrue(all.matches("(?s).*API server:  http://127\\.0\\.0\\.1:\\d+.*"), all);
+            assertTrue(all.matches("(?s).*API server:  https://127\\.0\\.0\\.1:\\d+.*"), all);
             assertTrue(Files.isRegularFile(dir.resolve("kubeconfig.yaml")));
 
             Run.Result inv = Run.script(new inventory(), "--kubeconfig", dir.resolve("kubeconfig.yaml").toString(), "--node", "altra");
@@ -78,5 +78,34 @@ class SandboxTest {
         Run.Result r = Run.script(new sandbox(), "--list-faults");
         assertEquals(0, r.exit(), r.all());
         assertTrue(r.out().contains("webhook-race"), r.out());
+    }
+
+    @Test
+    void busyPortUnusableDirAndNegativeDelaysAreOneLineUsageErrors() throws Exception {
+        try (java.net.ServerSocket busy = new java.net.ServerSocket(0, 1, java.net.InetAddress.getByName("127.0.0.1"))) {
+            Run.Result r = Run.script(new sandbox(), "--port", String.valueOf(busy.getLocalPort()), "--dir", dir.toString());
+            ClusterAccessTest.assertOneLineError(r, 2, "port " + busy.getLocalPort() + " on 127.0.0.1 is in use");
+        }
+        Path file = dir.resolve("a-file");
+        Files.writeString(file, "x");
+        ClusterAccessTest.assertOneLineError(Run.script(new sandbox(), "--dir", file.resolve("sub").toString()), 2,
+                "--dir " + file.resolve("sub") + " cannot be used as a directory");
+        ClusterAccessTest.assertOneLineError(Run.script(new sandbox(), "--controller-delay-ms", "-5"), 2,
+                "must be 0 or more (got -5, 500)");
+    }
+
+    @Test
+    void usageErrorIsOneLinePlusAHelpHintNotTheWholeHelp() {
+        Run.Result r = Run.script(new sandbox(), "--no-such-flag");
+        assertEquals(2, r.exit(), r.all());
+        assertEquals(List.of("Unknown option: '--no-such-flag'", "See 'sandbox --help' for the options."), r.err().lines().toList());
+    }
+
+    @Test
+    void helpListsTheExitCodesFromCliExit() {
+        Run.Result r = Run.script(new sandbox(), "--help");
+        assertEquals(0, r.exit(), r.all());
+        assertTrue(r.out().contains("Exit codes:"), r.out());
+        assertTrue(r.out().contains("  4   " + Cli.Exit.UNREACHABLE.meaning.substring(0, 20)), r.out());
     }
 }

@@ -47,6 +47,25 @@ class StartupTest {
         }
     }
 
+    /**
+     * A new user's shell has no locale (LANG unset): the scripts still compile (javac would read the
+     * sources as ASCII) and print the same characters as under UTF-8, never '?'.
+     */
+    @Test
+    void compilesAndPrintsUtf8WithNoLocaleInAFreshCache() {
+        Map<String, String> env = Map.of(
+                "HOME", System.getProperty("user.home"),
+                "JBANG_CACHE_DIR", cache.toString(),
+                "JBANG_NO_VERSION_CHECK", "true");
+        Run.Result r = Run.commandWithoutLocale(env, Run.repoRoot().toFile(),
+                List.of("./jbang", "--offline", "scripts/claim.java", "--node", "altra", "--address", "zzzz"));
+        assertEquals(2, r.exit(), r.all());
+        String expected = Run.script(new claim(), "--node", "altra", "--address", "zzzz").err().strip();
+        assertTrue(expected.contains("—"), "the message has a non-ASCII character to check: " + expected);
+        List<String> ours = r.err().lines().filter(l -> l.startsWith("claim: ")).toList();
+        assertEquals(List.of(expected), ours, r.all());
+    }
+
     private static void assertInventoryJson(String stdout) throws Exception {
         // Exactly one document: a log line before it or anything after it fails the parse.
         JsonNode doc = new ObjectMapper().enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS).readTree(stdout);

@@ -55,7 +55,8 @@ class VerifyTest {
         knownHosts = dir.resolve("known_hosts");
         Files.writeString(knownHosts, guest.knownHostsLine() + "\n");
         sshConfig = dir.resolve("ssh_config");
-        Files.writeString(sshConfig, "");
+        // No agent: the test JVM's SSH_AUTH_SOCK (a developer's agent) must not take part.
+        Files.writeString(sshConfig, "IdentityAgent none\n");
     }
 
     @AfterEach
@@ -225,7 +226,7 @@ class VerifyTest {
         assertEquals(1, r.err().lines().count(), r.err());
         assertTrue(r.err().startsWith("verify: host key of [127.0.0.1]:" + guest.port() + " is not in " + knownHosts), r.err());
         assertTrue(r.err().contains("--accept-new"), r.err());
-        assertTrue(r.err().contains(GuestSsh.fingerprint(guest.hostPublicKey())), r.err());
+        assertTrue(r.err().contains(KnownHosts.fingerprint(guest.hostPublicKey())), r.err());
         assertEquals("", Files.readString(knownHosts), "nothing recorded without --accept-new");
         assertEquals(List.of(), guest.commands());
     }
@@ -274,8 +275,8 @@ class VerifyTest {
         a.set(a.indexOf(identity.toString()), other.toString());
         Run.Result r = verify(a);
         assertEquals(22, r.exit(), r.all());
-        assertEquals("verify: kalmyk@127.0.0.1:" + guest.port() + " refused our key (" + other
-                + ") — add the public key to ~kalmyk/.ssh/authorized_keys in the guest, or pass --user/--identity\n", r.err());
+        assertEquals("verify: guest kalmyk@127.0.0.1:" + guest.port() + " refused our key (key file " + other
+                + ") — add the public key to ~kalmyk/.ssh/authorized_keys there, or check the user (User / --user) and IdentityFile\n", r.err());
 
         List<String> wrongUser = args();
         wrongUser.set(wrongUser.indexOf("kalmyk"), "root");
@@ -332,8 +333,8 @@ class VerifyTest {
         a.set(a.indexOf(String.valueOf(guest.port())), String.valueOf(closed));
         Run.Result r = verify(a);
         assertEquals(21, r.exit(), r.all());
-        assertEquals("verify: cannot connect to 127.0.0.1 port " + closed + " (connection refused) — is the VM up and sshd running,"
-                + " and is the address right? (pass --host/--port)\n", r.err());
+        assertEquals("verify: cannot connect to 127.0.0.1 port " + closed + " (connection refused) — is the guest up and sshd running,"
+                + " and is the address right? (from VMI IP 127.0.0.1 (no ssh_config Host block for docker-host))\n", r.err());
     }
 
     @Test
@@ -364,8 +365,9 @@ class VerifyTest {
         }
         Run.Result r = verify(argsWith("--identity", locked.toString()));
         assertEquals(22, r.exit(), r.all());
-        assertTrue(r.err().startsWith("verify: no usable SSH private key: " + locked + " (protected by a passphrase)"), r.err());
-        assertTrue(r.err().contains("verify does not use ssh-agent"), r.err());
+        assertEquals("verify: " + locked + " is protected by a passphrase and there is no terminal to ask for it"
+                + " — add it to your agent (ssh-add " + locked + ") and run again\n", r.err());
+        assertFalse(r.err().contains("secret"), "the passphrase is never printed");
         assertEquals(List.of(), guest.commands());
     }
 
@@ -432,6 +434,7 @@ class VerifyTest {
         vmiHostDevices(GPU, GPU_RESOURCE);
         Files.writeString(sshConfig, """
                 # the runbook's VM, under a friendly name
+                IdentityAgent none
                 Host other
                     User nobody
                 Host docker-host *.lab !bad.lab
@@ -450,8 +453,10 @@ class VerifyTest {
         assertEquals("kalmyk", g.get("user").asText());
         assertEquals(guest.port(), g.get("port").asInt());
 
-        assertEquals(new GuestSsh.SshConfig(null, "root", 1, List.of()), GuestSsh.SshConfig.lookup(sshConfig, "bad.lab"));
-        assertEquals("kalmyk", GuestSsh.SshConfig.lookup(sshConfig, "x.lab").user());
+        SshConfig config = new SshConfig(sshConfig, null, dir, "tester");
+        SshConfig.Settings bad = config.resolve("bad.lab", Map.of());
+        assertEquals(java.util.Arrays.asList(null, "root", 1, List.of()), java.util.Arrays.asList(bad.hostName(), bad.user(), bad.port(), bad.all("identityfile")));
+        assertEquals("kalmyk", config.resolve("x.lab", Map.of()).user());
     }
 
     @Test
@@ -466,7 +471,11 @@ class VerifyTest {
         assertNoPrivateKey(r);
         assertEquals(0, r.exit(), r.all());
         assertTrue(r.out().contains("(new: recorded in " + ssh.resolve("known_hosts") + ")"), r.out());
-        assertEquals(List.of(guest.knownHostsLine()), Files.readAllLines(ssh.resolve("known_hosts")));
+        // One line for this guest's key: plain, or hashed when the system's /etc/ssh/ssh_config says HashKnownHosts yes (Debian).
+        assertEquals(1, Files.readAllLines(ssh.resolve("known_hosts")).size());
+        KnownHosts recorded = KnownHosts.load(List.of(ssh.resolve("known_hosts")), List.of());
+        assertEquals(KnownHosts.Verdict.KNOWN, recorded.check("[127.0.0.1]:" + guest.port(), guest.hostPublicKey()).verdict());
+        assertEquals(List.of(), recorded.warnings());
     }
 
     @Test

@@ -1,4 +1,4 @@
-//SOURCES Harvester.java
+//SOURCES Harvester.java cli/Text.java
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -88,7 +88,11 @@ public final class Claims {
         return Serialization.asYaml(claim);
     }
 
-    /** Line diff (LCS) of what claim manages — name, labels, ownerReferences, spec — live vs wanted. */
+    /**
+     * Line diff (LCS) of what claim manages — name, labels, ownerReferences, spec — live vs wanted.
+     * Kept by hand: no diff library is among our dependencies, and a prefix/suffix cut would mark the
+     * whole claim changed when only its ownerReferences block is missing (the usual conflict).
+     */
     public static List<String> diff(GenericKubernetesResource live, GenericKubernetesResource wanted) {
         List<String> a = managed(live);
         List<String> b = managed(wanted);
@@ -140,14 +144,14 @@ public final class Claims {
             try {
                 parsed = Serialization.unmarshal(doc, Object.class);
             } catch (RuntimeException e) {
-                throw bad(source, "is not valid YAML (" + firstLine(e) + ")");
+                throw bad(source, "is not valid YAML (" + Text.firstLine(e) + ")");
             }
             if (!(parsed instanceof Map<?, ?>)) throw bad(source, "is not a Kubernetes object (expected a YAML mapping)");
             GenericKubernetesResource r;
             try {
                 r = Serialization.jsonMapper().convertValue(parsed, GenericKubernetesResource.class);
             } catch (RuntimeException e) {
-                throw bad(source, "is not a Kubernetes object (" + firstLine(e) + ")");
+                throw bad(source, "is not a Kubernetes object (" + Text.firstLine(e) + ")");
             }
             validate(source, r);
             out.add(r);
@@ -188,11 +192,5 @@ public final class Claims {
 
     private static Cli.UserError bad(String source, String problem) {
         return new Cli.UserError(Cli.Exit.USAGE, source + " " + problem + " — fix the file (see templates/ for a valid claim)");
-    }
-
-    private static String firstLine(Throwable e) {
-        String m = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
-        int nl = m.indexOf('\n');
-        return nl < 0 ? m : m.substring(0, nl);
     }
 }

@@ -1,7 +1,12 @@
-//RUNTIME_OPTIONS -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xlog:disable -Xlog:all=warning:stderr -Xlog:cds*=off:stderr
+//RUNTIME_OPTIONS -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xlog:disable -Xlog:all=warning:stderr -Xlog:cds*=off:stderr -Dsun.stdout.encoding=UTF-8 -Dsun.stderr.encoding=UTF-8 -Dstdout.encoding=UTF-8 -Dstderr.encoding=UTF-8 -Dio.netty.noUnsafe=true
+//COMPILE_OPTIONS -encoding UTF-8
 //DEPS info.picocli:picocli:4.7.7
+// Above: UTF-8 output whatever the locale (README "Locales and JDKs"); io.netty.noUnsafe keeps the
+// simulator's Netty from printing sun.misc.Unsafe warnings on JDK 24+.
 
+import java.io.OutputStreamWriter;
 import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
 import java.util.concurrent.Callable;
 
 import picocli.CommandLine;
@@ -21,8 +26,8 @@ public final class Cli {
         OK(0, "success"),
         INTERNAL(1, "unexpected error (a bug: please report it with --verbose output)"),
         USAGE(2, "bad command line or input file (unknown option, malformed address, bad template)"),
-        CONFIG(3, "kubeconfig problem: none found, unreadable, or unknown --context"),
-        UNREACHABLE(4, "cannot reach the API server"),
+        CONFIG(3, "kubeconfig problem: none found, unreadable, empty, unknown --context or a context naming a missing cluster"),
+        UNREACHABLE(4, "cannot reach or trust the API server (down, wrong address, certificate not signed by the kubeconfig's CA, no answer within --request-timeout)"),
         FORBIDDEN(5, "the API server refused our credentials (HTTP 401/403)"),
         NOT_FOUND(6, "a named node, device, claim or VM does not exist"),
         CONFLICT(7, "live state differs from what was asked (use --force to override)"),
@@ -31,9 +36,9 @@ public final class Cli {
         REJECTED(10, "the API server or an admission webhook rejected the change"),
         PARTIAL(11, "failed halfway: what changed and how to undo it is printed"),
         VM_NOT_RUNNING(20, "verify: the VM instance is not Running with the device"),
-        SSH_CONNECT(21, "verify: cannot connect to the guest over SSH"),
-        SSH_AUTH(22, "verify: the guest refused our SSH keys"),
-        SSH_HOST_KEY(23, "verify: the guest's host key is unknown or has changed"),
+        SSH_CONNECT(21, "verify: cannot connect to the guest (or a jump host) over SSH"),
+        SSH_AUTH(22, "verify: the guest refused our SSH keys, or a passphrase key has no agent and no terminal"),
+        SSH_HOST_KEY(23, "verify: the guest's host key is unknown, has changed or is revoked"),
         DEVICE_ABSENT(24, "verify: the device is not visible inside the guest"),
         SUDO_PASSWORD(25, "verify: sudo needs a password in the guest"),
         DIAGNOSE_WARN(30, "diagnose: worst result is WARN"),
@@ -94,8 +99,12 @@ public final class Cli {
                 .setOut(out)
                 .setErr(err);
         cmd.setExitCodeExceptionMapper(Cli::exitCodeOf);
+        cmd.setParameterExceptionHandler(Cli::usageError);
+        if (cmd.getCommandSpec().usageMessage().exitCodeList().isEmpty()) {
+            cmd.getCommandSpec().usageMessage().exitCodeListHeading("%nExit codes:%n").exitCodeList(exitCodeList(cmd.getCommandName()));
+        }
         cmd.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
-            Throwable e = Kube.translate(ex);
+            Throwable e = Kube.translate(ex, serverOf(commandLine));
             String name = commandLine.getCommandName();
             if (e instanceof UserError) {
                 commandLine.getErr().println(name + ": " + e.getMessage());
@@ -114,6 +123,38 @@ public final class Cli {
         return rc;
     }
 
+    /** The API server URL of the command's cluster options, if it has read its kubeconfig (else null). */
+    private static String serverOf(CommandLine commandLine) {
+        for (Object mixin : commandLine.getCommandSpec().mixins().values().stream().map(m -> m.userObject()).toList()) {
+            if (mixin instanceof Kube.Options k) return k.serverIfKnown();
+        }
+        return null;
+    }
+
+    /** A usage error: the problem on one line and where to read more, not the whole help (as git and kubectl do). */
+    private static int usageError(ParameterException ex, String[] args) {
+        CommandLine c = ex.getCommandLine();
+        c.getErr().println(ex.getMessage());
+        c.getErr().println("See '" + c.getCommandName() + " --help' for the options.");
+        c.getErr().flush();
+        return Exit.USAGE.code;
+    }
+
+    /**
+     * The exit codes a command's --help lists, generated from {@link Exit} (the one source; README's
+     * table matches it): the shared codes, plus those of this command ("verify: ...").
+     */
+    static java.util.Map<String, String> exitCodeList(String command) {
+        java.util.Map<String, String> list = new java.util.LinkedHashMap<>();
+        for (Exit e : Exit.values()) {
+            int colon = e.meaning.indexOf(": ");
+            boolean own = e.code >= 20 && colon > 0;
+            if (own && !e.meaning.substring(0, colon).equals(command)) continue;
+            list.put(String.format("%3d", e.code), own ? e.meaning.substring(colon + 2) : e.meaning);
+        }
+        return list;
+    }
+
     public static int exitCodeOf(Throwable t) {
         if (t instanceof UserError u) return u.exit.code;
         if (t instanceof ParameterException) return Exit.USAGE.code;
@@ -122,8 +163,10 @@ public final class Cli {
 
     /** main() of every script. */
     public static void main(Object command, String... args) {
-        PrintWriter out = new PrintWriter(System.out, true);
-        PrintWriter err = new PrintWriter(System.err, true);
+        // UTF-8 whatever the locale, like kubectl (README "Locales and JDKs"); //RUNTIME_OPTIONS does
+        // the same for System.out/err, which a PrintWriter over them would otherwise re-encode.
+        PrintWriter out = new PrintWriter(new OutputStreamWriter(System.out, StandardCharsets.UTF_8), true);
+        PrintWriter err = new PrintWriter(new OutputStreamWriter(System.err, StandardCharsets.UTF_8), true);
         System.exit(run(command, out, err, args));
     }
 

@@ -12,7 +12,8 @@ import io.fabric8.kubernetes.api.model.Quantity;
 
 /**
  * What `diagnose` reports: findings (check, status, subject, evidence, fix), the catalogue of
- * known error messages (users-and-peers.md §5, facts §11) and the device checks, which are
+ * known error messages (VM_MESSAGES below; the simulator produces each, scripts/lib/sim/Fault.java)
+ * and the device checks, which are
  * Passthrough's definition of "ready" plus what only a diagnosis needs.
  */
 public final class Diagnosis {
@@ -21,7 +22,12 @@ public final class Diagnosis {
     public enum Status { PASS, WARN, FAIL }
 
     /** A remediation --fix may perform itself; {@code command} is exactly what is printed as the fix. */
-    public record Remedy(Kind kind, String command, List<String> args) {
+    /**
+     * A fix diagnose --fix can perform itself: the command to show, and what it acts on (typed, so
+     * --fix calls the library step directly). subject: the pod (RESTART_CONTROLLER), the device
+     * (CLAIM), the VM (ATTACH, with device and namespace).
+     */
+    public record Remedy(Kind kind, String command, String subject, String device, String namespace) {
         public enum Kind { RESTART_CONTROLLER, CLAIM, ATTACH }
     }
 
@@ -57,16 +63,16 @@ public final class Diagnosis {
 
     public static Remedy restartController(String pod) {
         return new Remedy(Remedy.Kind.RESTART_CONTROLLER,
-                "kubectl -n " + Harvester.CONTROLLER_NAMESPACE + " delete pod " + pod, List.of(pod));
+                "kubectl -n " + Harvester.CONTROLLER_NAMESPACE + " delete pod " + pod, pod, null, null);
     }
 
     public static Remedy claim(String device) {
-        return new Remedy(Remedy.Kind.CLAIM, "claim " + device, List.of(device));
+        return new Remedy(Remedy.Kind.CLAIM, "claim " + device, device, device, null);
     }
 
     public static Remedy attach(String namespace, String vm, String device) {
         return new Remedy(Remedy.Kind.ATTACH, "attach " + vm + " --device " + device + " -n " + namespace,
-                List.of(vm, "--device", device, "-n", namespace));
+                vm, device, namespace);
     }
 
     /** The worst status of the findings (PASS when there are none). */

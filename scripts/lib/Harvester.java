@@ -41,6 +41,72 @@ public final class Harvester {
     public static final String CONTROLLER_POD_SELECTOR = "app.kubernetes.io/name=harvester-pcidevices-controller";
     public static final String DRIVER_VFIO = "vfio-pci";
 
+    /**
+     * wrangler's OnRemove finalizer ("wrangler.cattle.io/" + handler name, rancher/wrangler pkg/generic/remove.go):
+     * added to every claim; only the pcidevices agent on the claim's spec.nodeName removes it, after giving the device back.
+     */
+    public static final String CLAIM_FINALIZER = "wrangler.cattle.io/PCIDeviceClaimOnRemove";
+    /** PCIDeviceClaim spec field (pcidevices v1.9): one resource per device instead of one per model; read only at claim creation. */
+    public static final String DISABLE_POOLING_FIELD = "disableResourcePooling";
+    /** PCIDevice annotation the claim controller sets for a per-device (or vGPU) resource name. */
+    public static final String OVERRIDE_RESOURCE_NAME_ANNOTATION = "pcidevice.harvesterhci.io/override-resource-name";
+    /** Node label (Harvester v1.9) reserving a node's NVIDIA GPUs for bare-metal container workloads: no GPU claims there. */
+    public static final String BAREMETAL_GPU_LABEL = "harvesterhci.io/gpu-baremetal-workloads";
+    public static final String NVIDIA_VENDOR_ID = "10de";
+
+    /** Harvester's own API group (Addon, Setting), not the pcidevices one. */
+    public static final String HARVESTER_GROUP = "harvesterhci.io";
+    public static final ResourceDefinitionContext ADDONS = new ResourceDefinitionContext.Builder()
+            .withGroup(HARVESTER_GROUP).withVersion("v1beta1").withKind("Addon").withPlural("addons")
+            .withNamespaced(true).build();
+    public static final ResourceDefinitionContext SETTINGS = new ResourceDefinitionContext.Builder()
+            .withGroup(HARVESTER_GROUP).withVersion("v1beta1").withKind("Setting").withPlural("settings")
+            .withNamespaced(false).build();
+    /** The add-on that deploys the pcidevices controller (disabled by default on a fresh install). */
+    public static final String ADDON_NAMESPACE = "harvester-system";
+    public static final String ADDON_NAME = "pcidevices-controller";
+    /** Addon status.status values (harvester/harvester pkg/apis/harvesterhci.io/v1beta1/addon.go). */
+    public static final String ADDON_DEPLOYED = "AddonDeploySuccessful";
+    public static final String ADDON_ENABLING = "AddonEnabling";
+    public static final String ADDON_UPDATING = "AddonUpdating";
+    public static final String ADDON_DISABLING = "AddonDisabling";
+    public static final String ADDON_DISABLED = "AddonDisabled";
+    /** Setting holding the Harvester version, e.g. v1.9.0 (field `value`). */
+    public static final String SERVER_VERSION_SETTING = "server-version";
+
+    /** The command that enables the add-on (what the UI's Add-ons page does). */
+    public static String addonEnableCommand() {
+        return "kubectl -n " + ADDON_NAMESPACE + " patch addons.harvesterhci.io " + ADDON_NAME
+                + " --type merge -p '{\"spec\":{\"enabled\":true}}'";
+    }
+
+    /**
+     * The resource name of a device claimed with resource pooling off: the pooled name's vendor
+     * prefix + "/" + the PCIDevice name (ensureIndividualDeviceResourceName), e.g.
+     * nvidia.com/GA102_GEFORCE_RTX_3090 + altra-000c01000 → nvidia.com/altra-000c01000.
+     */
+    public static String perDeviceResourceName(String pooledResourceName, String deviceName) {
+        int slash = pooledResourceName == null ? -1 : pooledResourceName.indexOf('/');
+        String prefix = slash < 0 ? "" : pooledResourceName.substring(0, slash);
+        return prefix + "/" + deviceName;
+    }
+
+    /** Whether a resource name is the per-device name of that PCIDevice (pooling off). */
+    public static boolean isPerDeviceResourceName(String resourceName, String deviceName) {
+        return resourceName != null && deviceName != null && resourceName.endsWith("/" + deviceName);
+    }
+
+    /** Whether a claim asks for resource pooling off (spec.disableResourcePooling). */
+    public static boolean poolingDisabled(GenericKubernetesResource claim) {
+        return Boolean.TRUE.equals(claim.get("spec", DISABLE_POOLING_FIELD));
+    }
+
+    /** Whether an object carries the claim finalizer. */
+    public static boolean hasClaimFinalizer(GenericKubernetesResource claim) {
+        List<String> f = claim.getMetadata().getFinalizers();
+        return f != null && f.contains(CLAIM_FINALIZER);
+    }
+
     private static final Pattern ADDRESS = Pattern.compile("^[0-9a-f]{4}:[0-9a-f]{2}:[01][0-9a-f]\\.[0-7]$");
 
     public static MixedOperation<GenericKubernetesResource, GenericKubernetesResourceList, Resource<GenericKubernetesResource>> pciDevices(KubernetesClient c) {
@@ -49,6 +115,15 @@ public final class Harvester {
 
     public static MixedOperation<GenericKubernetesResource, GenericKubernetesResourceList, Resource<GenericKubernetesResource>> pciDeviceClaims(KubernetesClient c) {
         return c.genericKubernetesResources(PCI_DEVICE_CLAIMS);
+    }
+
+    /** Addons in harvester-system (where Harvester keeps them). */
+    public static io.fabric8.kubernetes.client.dsl.NonNamespaceOperation<GenericKubernetesResource, GenericKubernetesResourceList, Resource<GenericKubernetesResource>> addons(KubernetesClient c) {
+        return c.genericKubernetesResources(ADDONS).inNamespace(ADDON_NAMESPACE);
+    }
+
+    public static MixedOperation<GenericKubernetesResource, GenericKubernetesResourceList, Resource<GenericKubernetesResource>> settings(KubernetesClient c) {
+        return c.genericKubernetesResources(SETTINGS);
     }
 
     /** PCIDeviceNameForHostname: "altra" + "000c:01:00.0" → "altra-000c01000". Claims carry the same name. */

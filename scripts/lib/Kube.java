@@ -4,7 +4,7 @@
 //DEPS io.fabric8:kubernetes-httpclient-jdk
 //DEPS com.fasterxml.jackson.core:jackson-databind
 //DEPS org.slf4j:slf4j-nop:2.0.17
-//SOURCES Cli.java
+//SOURCES Cli.java cluster/BodyTimeout.java cluster/Kubeconfigs.java cluster/Namespaces.java
 
 import java.io.File;
 import java.io.IOException;
@@ -23,7 +23,6 @@ import io.fabric8.kubernetes.client.Config;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.fabric8.kubernetes.client.KubernetesClientException;
-import io.fabric8.kubernetes.client.internal.KubeConfigUtils;
 import io.fabric8.kubernetes.client.jdkhttp.JdkHttpClientFactory;
 import picocli.CommandLine.Option;
 
@@ -67,8 +66,12 @@ public final class Kube {
         public String namespace;
 
         @Option(names = "--request-timeout", paramLabel = "SECONDS", defaultValue = "10",
-                description = "Timeout of a single API request (default: ${DEFAULT-VALUE})")
+                description = "Timeout of a single API request, 0 for none as in kubectl (default: ${DEFAULT-VALUE})")
         public int requestTimeoutSeconds;
+
+        /** The command this mixin belongs to: warnings go to its stderr. */
+        @picocli.CommandLine.Spec(picocli.CommandLine.Spec.Target.MIXEE)
+        picocli.CommandLine.Model.CommandSpec mixee;
 
         private KubernetesClient client;
         private Config config;
@@ -79,6 +82,8 @@ public final class Kube {
                 client = new KubernetesClientBuilder()
                         .withConfig(config())
                         .withHttpClientFactory(new JdkHttpClientFactory())
+                        .withHttpClientBuilderConsumer(b -> b.addOrReplaceInterceptor(BodyTimeout.NAME,
+                                new BodyTimeout(java.time.Duration.ofSeconds(requestTimeoutSeconds))))
                         .build();
             }
             return client;
@@ -102,23 +107,48 @@ public final class Kube {
             return config().getMasterUrl();
         }
 
+        /** The server URL if the kubeconfig was already read (for error messages), else null. */
+        public String serverIfKnown() {
+            return config == null || config.getMasterUrl() == null ? null : config.getMasterUrl().replaceFirst("/$", "");
+        }
+
         public Config config() {
-            if (config == null) config = resolve();
+            if (config == null) {
+                Config c = resolve();
+                if (c.isTrustCerts()) warn("warning: insecure-skip-tls-verify is set for " + c.getMasterUrl()
+                        + " in the kubeconfig: the API server's certificate is not checked");
+                config = c;
+            }
             return config;
         }
 
+        private void warn(String line) {
+            java.io.PrintWriter err = mixee != null ? mixee.commandLine().getErr() : new java.io.PrintWriter(System.err, true);
+            err.println(line);
+            err.flush();
+        }
+
         private Config resolve() {
+            if (requestTimeoutSeconds < 0) {
+                throw new Cli.UserError(Cli.Exit.USAGE, "--request-timeout " + requestTimeoutSeconds
+                        + " is negative — give seconds, or 0 for no timeout");
+            }
             List<File> files = kubeconfigFiles();
             List<io.fabric8.kubernetes.api.model.Config> parsed = new ArrayList<>();
             Set<String> contexts = new LinkedHashSet<>();
             String current = null;
             for (File f : files) {
                 io.fabric8.kubernetes.api.model.Config kc;
+                String text = read(f);
                 try {
-                    kc = KubeConfigUtils.parseConfig(f);
+                    kc = Kubeconfigs.parse(text);
                 } catch (RuntimeException e) {
                     throw new Cli.UserError(Cli.Exit.CONFIG, "kubeconfig " + f + " is not valid YAML ("
                             + firstLine(e) + ") — fix the file or point --kubeconfig at another one");
+                }
+                if (kc == null) {
+                    throw new Cli.UserError(Cli.Exit.CONFIG, "kubeconfig " + f + " is empty — point --kubeconfig at the "
+                            + "cluster's kubeconfig (Harvester: Support page → Download KubeConfig)");
                 }
                 parsed.add(kc);
                 if (kc.getContexts() != null) kc.getContexts().forEach(c -> contexts.add(c.getName()));
@@ -136,17 +166,39 @@ public final class Kube {
                         + describe(files) + " — pass --context with one of: "
                         + (contexts.isEmpty() ? "(none defined)" : String.join(", ", contexts)));
             }
-            Config c = Config.empty();
-            KubeConfigUtils.merge(c, wanted, parsed.toArray(new io.fabric8.kubernetes.api.model.Config[0]));
+            String clusterName = null;
+            Set<String> clusters = new LinkedHashSet<>();
+            for (io.fabric8.kubernetes.api.model.Config kc : parsed) {
+                if (kc.getClusters() != null) kc.getClusters().forEach(nc -> clusters.add(nc.getName()));
+                if (clusterName == null && kc.getContexts() != null) {
+                    for (NamedContext nc : kc.getContexts()) {
+                        if (wanted.equals(nc.getName()) && nc.getContext() != null) clusterName = nc.getContext().getCluster();
+                    }
+                }
+            }
+            if (clusterName == null || !clusters.contains(clusterName)) {
+                throw new Cli.UserError(Cli.Exit.CONFIG, "context \"" + wanted + "\" names cluster \"" + clusterName
+                        + "\", which kubeconfig " + describe(files) + " does not define (clusters: "
+                        + (clusters.isEmpty() ? "none" : String.join(", ", clusters)) + ") — fix the context or the clusters section");
+            }
+            // fabric8's public kubeconfig reader, on the merged document (kubectl's merge rules: Kubeconfigs).
+            Config c;
+            try {
+                io.fabric8.kubernetes.api.model.Config merged = Kubeconfigs.merge(files, parsed);
+                merged.setCurrentContext(wanted);
+                c = Config.fromKubeconfig(Kubeconfigs.yaml(merged));
+            } catch (RuntimeException e) {
+                throw new Cli.UserError(Cli.Exit.CONFIG, "kubeconfig " + describe(files) + " cannot be used with context \""
+                        + wanted + "\" (" + firstLine(e) + ") — fix the file or point --kubeconfig at another one");
+            }
             if (c.getMasterUrl() == null || c.getMasterUrl().isEmpty()) {
-                NamedContext nc = c.getCurrentContext();
-                String cluster = nc != null && nc.getContext() != null ? nc.getContext().getCluster() : "?";
-                throw new Cli.UserError(Cli.Exit.CONFIG, "context \"" + wanted + "\" names cluster \"" + cluster
+                throw new Cli.UserError(Cli.Exit.CONFIG, "context \"" + wanted + "\" names cluster \"" + clusterName
                         + "\" which has no server in kubeconfig " + describe(files) + " — fix the clusters section");
             }
             if (namespace != null) c.setNamespace(namespace);
             if (c.getNamespace() == null || c.getNamespace().isEmpty()) c.setNamespace("default");
-            int ms = Math.max(1, requestTimeoutSeconds) * 1000;
+            // 0 = no timeout, as kubectl's --request-timeout=0.
+            int ms = requestTimeoutSeconds * 1000;
             c.setConnectionTimeout(ms);
             c.setRequestTimeout(ms);
             // kubectl fails fast when the server is down; fabric8's default retries for seconds.
@@ -187,6 +239,14 @@ public final class Kube {
         }
     }
 
+    private static String read(File f) {
+        try {
+            return java.nio.file.Files.readString(f.toPath());
+        } catch (IOException e) {
+            throw new Cli.UserError(Cli.Exit.CONFIG, "cannot read kubeconfig " + f + " (" + firstLine(e) + ") — check its permissions");
+        }
+    }
+
     private static String describe(List<File> files) {
         return files.size() == 1 ? files.get(0).toString() : files.toString();
     }
@@ -202,13 +262,31 @@ public final class Kube {
      * failures to exit codes). Anything unrecognised is returned unchanged: it is a bug.
      */
     public static Throwable translate(Throwable t) {
+        return translate(t, null);
+    }
+
+    /** As {@link #translate(Throwable)}; server (may be null) is the API server's URL, named in the message. */
+    public static Throwable translate(Throwable t, String server) {
         if (t instanceof Cli.UserError) return t;
+        String at = server == null ? "" : " at " + server;
+        javax.net.ssl.SSLException tls = find(t, javax.net.ssl.SSLException.class);
+        if (tls != null && find(tls, java.security.cert.CertificateException.class) != null) {
+            return new Cli.UserError(Cli.Exit.UNREACHABLE, "cannot verify the API server" + at + ": its certificate does not "
+                    + "match the kubeconfig's certificate-authority(-data) (" + firstLine(rootCause(tls)) + ") — put the "
+                    + "cluster's CA in certificate-authority-data (Harvester: download the kubeconfig again), or for a "
+                    + "throw-away test cluster only set insecure-skip-tls-verify: true", tls);
+        }
+        if (tls != null) {
+            return new Cli.UserError(Cli.Exit.UNREACHABLE, "cannot reach the API server" + at + ": the TLS handshake failed ("
+                    + firstLine(rootCause(tls)) + ") — is the kubeconfig's server address (scheme and port) right?", tls);
+        }
         KubernetesClientException kce = find(t, KubernetesClientException.class);
         if (kce == null) return t;
         int code = kce.getCode();
         String reason = statusMessage(kce);
+        if (code == 401 && reason.equals(": Unauthorized")) reason = "";
         if (code == 401) {
-            return new Cli.UserError(Cli.Exit.FORBIDDEN, "the API server rejected our credentials (401 Unauthorized"
+            return new Cli.UserError(Cli.Exit.FORBIDDEN, "the API server" + at + " rejected our credentials (401 Unauthorized"
                     + reason + ") — refresh the token or client certificate in your kubeconfig", kce);
         }
         if (code == 403) {
@@ -230,7 +308,7 @@ public final class Kube {
         if (code < 400 || code >= 500) {
             Throwable net = networkCause(kce);
             if (net != null) {
-                return new Cli.UserError(Cli.Exit.UNREACHABLE, "cannot reach the API server ("
+                return new Cli.UserError(Cli.Exit.UNREACHABLE, "cannot reach the API server" + at + " ("
                         + net.getClass().getSimpleName() + (net.getMessage() != null ? ": " + net.getMessage() : "")
                         + ") — is the cluster up and is the kubeconfig's server address right?", kce);
             }
@@ -255,6 +333,12 @@ public final class Kube {
             if (c.getCause() == c) break;
         }
         return null;
+    }
+
+    private static Throwable rootCause(Throwable t) {
+        Throwable c = t;
+        while (c.getCause() != null && c.getCause() != c) c = c.getCause();
+        return c;
     }
 
     private static <T extends Throwable> T find(Throwable t, Class<T> type) {

@@ -77,15 +77,75 @@ public final class KubeVirt {
         return out;
     }
 
+    // ---- which PCIDevice a hostDevices entry means: the one rule, used by claim, inventory, diagnose, verify ----
+
+    /** The candidates for an entry, and whether the entry names exactly one device. */
+    public record Match(List<Harvester.PciDevice> devices, boolean exact) {
+        public boolean isEmpty() {
+            return devices.isEmpty();
+        }
+    }
+
     /**
-     * The PCIDevice a hostDevices entry stands for: the one it is named after (what attach and the UI
-     * write), else the one with its resource name on the given node (resource names are pooled).
+     * The PCIDevices an entry may mean (pinnedNode: the VM's nodeSelector hostname, or null). An
+     * entry named after a PCIDevice with the entry's resource name means that device (attach and the
+     * Harvester UI write such names). Otherwise the resource name is pooled: every device with it,
+     * on the pinned node when the VM is pinned, is a candidate (the device plugin picks one at start;
+     * the allocation annotation then says which).
      */
+    public static Match match(HostDevice entry, List<Harvester.PciDevice> devices, String pinnedNode) {
+        if (entry.deviceName() == null) return new Match(List.of(), false);
+        List<Harvester.PciDevice> named = devices.stream()
+                .filter(d -> d.name().equals(entry.name()) && entry.deviceName().equals(d.resourceName())).toList();
+        if (!named.isEmpty()) return new Match(named, true);
+        List<Harvester.PciDevice> pooled = devices.stream()
+                .filter(d -> entry.deviceName().equals(d.resourceName()))
+                .filter(d -> pinnedNode == null || pinnedNode.equals(d.node()))
+                .toList();
+        return new Match(pooled, false);
+    }
+
+    /** The PCIDevice a hostDevices entry stands for: the first candidate of {@link #match}. */
     public static java.util.Optional<Harvester.PciDevice> pciDeviceFor(HostDevice hd, List<Harvester.PciDevice> devices, String node) {
-        if (hd.deviceName() == null) return java.util.Optional.empty();
-        return devices.stream().filter(p -> p.name().equals(hd.name()) && hd.deviceName().equals(p.resourceName())).findFirst()
-                .or(() -> devices.stream().filter(p -> hd.deviceName().equals(p.resourceName()))
-                        .filter(p -> node == null || node.equals(p.node())).findFirst());
+        return match(hd, devices, node).devices().stream().findFirst();
+    }
+
+    /** hostDevices then gpus entries of a VM (or VMI). */
+    public static List<HostDevice> entries(GenericKubernetesResource vmOrVmi) {
+        List<HostDevice> all = new ArrayList<>(hostDevices(vmOrVmi));
+        all.addAll(gpus(vmOrVmi));
+        return all;
+    }
+
+    /**
+     * How a VM references a device, or null: allocated to it (pcidevices' allocation annotation),
+     * or one of its entries means it by {@link #match}.
+     */
+    public static String uses(GenericKubernetesResource vm, Harvester.PciDevice d, List<Harvester.PciDevice> devices) {
+        for (var e : allocatedDevices(vm).entrySet()) {
+            if (e.getValue().contains(d.name())) return "allocated: annotation " + Harvester.ALLOCATION_ANNOTATION;
+        }
+        String pinned = pinnedNode(vm);
+        for (HostDevice hd : entries(vm)) {
+            Match m = match(hd, devices, pinned);
+            if (m.devices().stream().noneMatch(x -> x.name().equals(d.name()))) continue;
+            return m.exact() ? "hostDevices name " + hd.name() : "hostDevices deviceName " + hd.deviceName();
+        }
+        return null;
+    }
+
+    /** status.conditions of any resource, as maps; empty when absent. */
+    @SuppressWarnings("unchecked")
+    public static List<Map<String, Object>> conditions(GenericKubernetesResource r) {
+        Object l = r.get("status", "conditions");
+        List<Map<String, Object>> out = new ArrayList<>();
+        if (l instanceof List<?> items) for (Object o : items) if (o instanceof Map<?, ?> m) out.add((Map<String, Object>) m);
+        return out;
+    }
+
+    /** The condition of that type, or null. */
+    public static Map<String, Object> condition(GenericKubernetesResource r, String type) {
+        return conditions(r).stream().filter(m -> type.equals(m.get("type"))).findFirst().orElse(null);
     }
 
     /** The node a VM is pinned to by nodeSelector kubernetes.io/hostname, or null. */

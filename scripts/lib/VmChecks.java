@@ -15,21 +15,39 @@ import io.fabric8.kubernetes.client.KubernetesClient;
 
 /**
  * What the VM side can get wrong: its spec (hostDevices vs gpus, names, pinning, hot-plug volumes),
- * its instance (node, phase, conditions, events) and other VMs holding the same device.
+ * its instance (node, phase, conditions, events) and other VMs holding the same device. The
+ * cluster is read once ({@link #read}: a fixed number of requests whatever its size), then judged.
  */
 public final class VmChecks {
     private VmChecks() {}
 
+    /** What the VM checks look at: every VM and VMI, and the events of the VM's namespace. */
+    public record Cluster(List<GenericKubernetesResource> vms, Map<String, GenericKubernetesResource> vmis, List<Event> events) {
+        /** The instance of a VM (by namespace/name), or null. */
+        public GenericKubernetesResource vmiOf(GenericKubernetesResource vm) {
+            return vmis.get(KubeVirt.ref(vm));
+        }
+    }
+
+    /** Three requests: all VMs, all VMIs, and the events of the namespace (none when ns is null). */
+    public static Cluster read(KubernetesClient c, String eventsNamespace) {
+        List<GenericKubernetesResource> vms = KubeVirt.vms(c).inAnyNamespace().list().getItems();
+        Map<String, GenericKubernetesResource> vmis = new LinkedHashMap<>();
+        KubeVirt.vmis(c).inAnyNamespace().list().getItems().forEach(v -> vmis.put(KubeVirt.ref(v), v));
+        List<Event> events = eventsNamespace == null ? List.of() : c.v1().events().inNamespace(eventsNamespace).list().getItems();
+        return new Cluster(vms, vmis, events);
+    }
+
     private static final String DEVICES_PATH = "/spec/template/spec/domain/devices/";
 
     /** Findings for one VM and the devices it should have. */
-    public static List<Diagnosis.Finding> check(KubernetesClient c, GenericKubernetesResource vm, List<Harvester.PciDevice> devices,
+    public static List<Diagnosis.Finding> check(Cluster c, GenericKubernetesResource vm, List<Harvester.PciDevice> devices,
                                                 List<Harvester.PciDevice> allDevices, List<GenericKubernetesResource> usbDevices) {
         List<Diagnosis.Finding> out = new ArrayList<>();
         String ns = vm.getMetadata().getNamespace();
         String name = vm.getMetadata().getName();
         String ref = KubeVirt.ref(vm);
-        GenericKubernetesResource vmi = KubeVirt.vmis(c).inNamespace(ns).withName(name).get();
+        GenericKubernetesResource vmi = c.vmiOf(vm);
         List<KubeVirt.HostDevice> hostDevices = KubeVirt.hostDevices(vm);
         List<KubeVirt.HostDevice> gpus = KubeVirt.gpus(vm);
         Set<String> pciNames = new LinkedHashSet<>();
@@ -167,7 +185,7 @@ public final class VmChecks {
     }
 
     /** runStrategy, the VMI's phase and conditions, the VM's conditions and recent events, explained. */
-    private static List<Diagnosis.Finding> instance(KubernetesClient c, GenericKubernetesResource vm, GenericKubernetesResource vmi,
+    private static List<Diagnosis.Finding> instance(Cluster c, GenericKubernetesResource vm, GenericKubernetesResource vmi,
                                                     List<Harvester.PciDevice> devices) {
         List<Diagnosis.Finding> out = new ArrayList<>();
         String ns = vm.getMetadata().getNamespace();
@@ -191,7 +209,7 @@ public final class VmChecks {
                     ? Diagnosis.Finding.pass("run-strategy", ref, "runStrategy " + rs + ": restart with `" + restart + "` — `kubectl delete vmi` would leave it stopped")
                     : Diagnosis.Finding.pass("run-strategy", ref, "runStrategy " + rs));
             String phase = Harvester.str(vmi, "status", "phase");
-            boolean ready = conditions(vmi).stream().anyMatch(m -> "Ready".equals(m.get("type")) && "True".equals(String.valueOf(m.get("status"))));
+            boolean ready = KubeVirt.conditions(vmi).stream().anyMatch(m -> "Ready".equals(m.get("type")) && "True".equals(String.valueOf(m.get("status"))));
             List<String> missing = new ArrayList<>();
             for (Harvester.PciDevice d : devices) {
                 if (KubeVirt.hostDevices(vm).stream().anyMatch(h -> d.resourceName().equals(h.deviceName()))
@@ -206,16 +224,16 @@ public final class VmChecks {
                         "kubectl -n " + ns + " describe vmi " + name));
             }
         }
-        for (Map<?, ?> m : conditions(vm)) {
+        for (Map<?, ?> m : KubeVirt.conditions(vm)) {
             if ("RestartRequired".equals(m.get("type")) && "True".equals(String.valueOf(m.get("status")))) {
                 out.add(Diagnosis.Finding.warn("restart-required", ref, "VM condition RestartRequired: " + m.get("message"), restart));
             }
         }
         // Known messages in VMI/VM conditions and in recent events about either: one finding per kind.
         List<String[]> messages = new ArrayList<>();
-        if (vmi != null) conditions(vmi).forEach(m -> messages.add(new String[] {"VMI condition " + m.get("type"), String.valueOf(m.get("message"))}));
-        conditions(vm).forEach(m -> messages.add(new String[] {"VM condition " + m.get("type"), String.valueOf(m.get("message"))}));
-        for (Event e : events(c, ns, name)) messages.add(new String[] {"event " + e.getReason() + " on " + e.getInvolvedObject().getKind(), e.getMessage()});
+        if (vmi != null) KubeVirt.conditions(vmi).forEach(m -> messages.add(new String[] {"VMI condition " + m.get("type"), String.valueOf(m.get("message"))}));
+        KubeVirt.conditions(vm).forEach(m -> messages.add(new String[] {"VM condition " + m.get("type"), String.valueOf(m.get("message"))}));
+        for (Event e : events(c.events(), name)) messages.add(new String[] {"event " + e.getReason() + " on " + e.getInvolvedObject().getKind(), e.getMessage()});
         Set<String> seen = new LinkedHashSet<>();
         for (String[] msg : messages) {
             var hit = Diagnosis.recognise(Diagnosis.VM_MESSAGES, msg[1]);
@@ -258,21 +276,18 @@ public final class VmChecks {
     }
 
     /** Other VMs holding the device, and VMs whose allocation annotation lists it although their spec no longer has it. */
-    public static List<Diagnosis.Finding> sharing(KubernetesClient c, GenericKubernetesResource vm, Harvester.PciDevice d,
-                                                  List<GenericKubernetesResource> allVms, List<Harvester.PciDevice> allDevices) {
+    public static List<Diagnosis.Finding> sharing(Cluster c, GenericKubernetesResource vm, Harvester.PciDevice d,
+                                                  List<Harvester.PciDevice> allDevices) {
         List<Diagnosis.Finding> out = new ArrayList<>();
         List<String> running = new ArrayList<>();
         List<String> stopped = new ArrayList<>();
-        for (GenericKubernetesResource other : allVms) {
+        for (GenericKubernetesResource other : c.vms()) {
             if (vm != null && KubeVirt.ref(other).equals(KubeVirt.ref(vm))) continue;
             if (KubeVirt.allocatedDevices(other).values().stream().anyMatch(l -> l.contains(d.name()))) {
-                GenericKubernetesResource otherVmi = KubeVirt.vmis(c).inNamespace(other.getMetadata().getNamespace())
-                        .withName(other.getMetadata().getName()).get();
-                out.addAll(staleAllocation(other, otherVmi));
+                out.addAll(staleAllocation(other, c.vmiOf(other)));
             }
             if (!requests(other, d, allDevices)) continue;
-            boolean hasVmi = KubeVirt.vmis(c).inNamespace(other.getMetadata().getNamespace()).withName(other.getMetadata().getName()).get() != null;
-            (hasVmi ? running : stopped).add(KubeVirt.ref(other));
+            (c.vmiOf(other) != null ? running : stopped).add(KubeVirt.ref(other));
         }
         String self = vm == null ? "" : " besides " + KubeVirt.ref(vm);
         if (!running.isEmpty()) {
@@ -291,19 +306,16 @@ public final class VmChecks {
         return out;
     }
 
-    /** Whether a VM asks for this device: by name, by allocation, or by its pooled resource name on the device's node. */
+    /**
+     * Whether a VM asks for this device: allocated to it while its spec still has the resource, or
+     * one of its entries means the device by the one rule (KubeVirt.java).
+     */
     static boolean requests(GenericKubernetesResource vm, Harvester.PciDevice d, List<Harvester.PciDevice> all) {
         if (KubeVirt.allocatedDevices(vm).values().stream().anyMatch(l -> l.contains(d.name()))
                 && specHas(vm, d.resourceName())) return true;
-        List<KubeVirt.HostDevice> entries = new ArrayList<>(KubeVirt.hostDevices(vm));
-        entries.addAll(KubeVirt.gpus(vm));
         String pinned = KubeVirt.pinnedNode(vm);
-        for (KubeVirt.HostDevice h : entries) {
-            if (d.name().equals(h.name())) return true;
-            boolean namedOther = all.stream().anyMatch(o -> o.name().equals(h.name()));
-            if (!namedOther && d.resourceName().equals(h.deviceName()) && (pinned == null || pinned.equals(d.node()))) return true;
-        }
-        return false;
+        return KubeVirt.entries(vm).stream()
+                .anyMatch(h -> KubeVirt.match(h, all, pinned).devices().stream().anyMatch(x -> x.name().equals(d.name())));
     }
 
     private static boolean specHas(GenericKubernetesResource vm, String resource) {
@@ -331,37 +343,25 @@ public final class VmChecks {
     /** deviceNames of a VMI's spec.domain.devices.hostDevices and gpus (a VMI has no template). */
     static Set<String> vmiDeviceNames(GenericKubernetesResource vmi) {
         Set<String> out = new LinkedHashSet<>();
-        for (String field : List.of("hostDevices", "gpus")) {
-            Object l = vmi.get("spec", "domain", "devices", field);
-            if (l instanceof List<?> list) list.forEach(o -> {
-                if (o instanceof Map<?, ?> m && m.get("deviceName") != null) out.add(m.get("deviceName").toString());
-            });
-        }
+        KubeVirt.entries(vmi).forEach(h -> {
+            if (h.deviceName() != null) out.add(h.deviceName());
+        });
         return out;
     }
 
-    @SuppressWarnings("unchecked")
-    static List<Map<String, Object>> conditions(GenericKubernetesResource r) {
-        Object l = r.get("status", "conditions");
-        return l instanceof List<?> list ? (List<Map<String, Object>>) list : List.of();
-    }
-
     /** Core v1 Events whose involvedObject is the VM or its VMI (same name), newest last, at most 20. */
-    static List<Event> events(KubernetesClient c, String ns, String name) {
-        return c.v1().events().inNamespace(ns).list().getItems().stream()
+    static List<Event> events(List<Event> namespaceEvents, String name) {
+        List<Event> about = namespaceEvents.stream()
                 .filter(e -> e.getInvolvedObject() != null && name.equals(e.getInvolvedObject().getName())
                         && List.of("VirtualMachine", "VirtualMachineInstance").contains(e.getInvolvedObject().getKind()))
                 .sorted(Comparator.comparing(e -> e.getLastTimestamp() == null ? "" : e.getLastTimestamp()))
-                .reduce(new ArrayList<Event>(), (acc, e) -> {
-                    acc.add(e);
-                    if (acc.size() > 20) acc.remove(0);
-                    return acc;
-                }, (a, b) -> a);
+                .toList();
+        return about.subList(Math.max(0, about.size() - 20), about.size());
     }
 
     private static String summary(GenericKubernetesResource vmi) {
         StringBuilder sb = new StringBuilder();
-        for (Map<String, Object> m : conditions(vmi)) {
+        for (Map<String, Object> m : KubeVirt.conditions(vmi)) {
             if ("False".equals(String.valueOf(m.get("status"))) && m.get("message") != null && !"LiveMigratable".equals(m.get("type"))) {
                 sb.append("; ").append(m.get("type")).append("=False ").append(m.get("reason")).append(": ").append(shorten(String.valueOf(m.get("message"))));
             }

@@ -1,48 +1,20 @@
-//SOURCES Harvester.java KubeVirt.java Bundled.java Render.java VmRestart.java
+//SOURCES Cli.java Harvester.java KubeVirt.java
 
-import java.io.PrintWriter;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.function.Function;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
-import io.fabric8.kubernetes.client.KubernetesClient;
-import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.fabric8.kubernetes.client.utils.Serialization;
 
 /**
- * Editing a VM's spec.template.spec.domain.devices.hostDevices without wiping its other entries:
- * which device the user means (flags or patch file), the edit itself, and a read-modify-write
- * guarded by resourceVersion (a JSON merge patch would replace the whole list, RFC 7386).
- * Shared by attach and detach.
+ * The edit of a VM's spec.template.spec.domain.devices.hostDevices, as pure functions of the VM
+ * object: add or remove one device without wiping its other entries (a JSON merge patch would
+ * replace the whole list, RFC 7386), move passthrough gpus entries, pin to the device's node.
+ * Which device the user means: steps/DeviceTarget.java; writing it: steps/VmDeviceChange.java.
  */
 public final class VmHostDevices {
-    /** How attach and detach are told which device: a PCIDevice name, a resource name, or a merge-patch file. */
-    public static class DeviceOptions {
-        @picocli.CommandLine.Option(names = "--device", paramLabel = "NAME", description = "PCIDevice (= claim) name, e.g. altra-000c01000")
-        public String device;
-
-        @picocli.CommandLine.Option(names = "--device-name", paramLabel = "RESOURCE",
-                description = "Resource name, e.g. nvidia.com/GA102_GEFORCE_RTX_3090 (narrowed by --node)")
-        public String deviceName;
-
-        @picocli.CommandLine.Option(names = "--node", paramLabel = "NODE", description = "Node of the device, with --device-name")
-        public String node;
-
-        @picocli.CommandLine.Option(names = "--patch", paramLabel = "FILE",
-                description = "Take the device from this merge-patch file instead of the bundled one")
-        public String patch;
-
-        /** The device these options name; needPciDevice: it must be a PCIDevice (detach also takes a bare resource). */
-        public Target resolve(KubernetesClient client, boolean needPciDevice) {
-            return VmHostDevices.resolve(client, device, deviceName, node, patch, needPciDevice);
-        }
-    }
 
     private VmHostDevices() {}
 
@@ -77,102 +49,6 @@ public final class VmHostDevices {
         }
     }
 
-    /**
-     * The device from --device NAME, or --device-name RES (+ --node), or else the single hostDevices
-     * entry of the patch file (bundled default, or --patch FILE). needPciDevice: attach needs the
-     * PCIDevice itself (to check and pin); detach can work from a resource name alone.
-     */
-    public static Target resolve(KubernetesClient c, String device, String deviceName, String node, String patchFile,
-                                 boolean needPciDevice) {
-        if (device != null && deviceName != null) {
-            throw new Cli.UserError(Cli.Exit.USAGE, "--device and --device-name both given — pass one: --device altra-000c01000 "
-                    + "or --device-name nvidia.com/GA102_GEFORCE_RTX_3090 --node altra");
-        }
-        if ((device != null || deviceName != null) && patchFile != null) {
-            throw new Cli.UserError(Cli.Exit.USAGE, "--patch and a device flag both given — pass either the device or the patch file");
-        }
-        if (device != null) {
-            Harvester.PciDevice d = Harvester.device(c, device);
-            if (node != null && !node.equals(d.node())) {
-                throw new Cli.UserError(Cli.Exit.USAGE, "PCIDevice " + d.name() + " is on node " + d.node() + ", not " + node
-                        + " — drop --node or pick a device on " + node);
-            }
-            return fromDevice(d);
-        }
-        if (deviceName != null) return byResourceName(c, deviceName, node, null, needPciDevice);
-        Map<String, Object> entry = patchEntry(patchFile);
-        String name = (String) entry.get("name");
-        String res = (String) entry.get("deviceName");
-        return byResourceName(c, res, node, name, needPciDevice);
-    }
-
-    private static Target fromDevice(Harvester.PciDevice d) {
-        if (d.resourceName() == null || d.resourceName().isBlank()) {
-            throw new Cli.UserError(Cli.Exit.PRECONDITION, "PCIDevice " + d.name() + " has no status.resourceName yet — "
-                    + "wait for the pcidevices controller's scan (diagnose --device " + d.name() + ")");
-        }
-        return new Target(d.name(), d.resourceName(), d.node());
-    }
-
-    /** The PCIDevice with that resource name (preferring one named `preferred`), on `node` when given. */
-    private static Target byResourceName(KubernetesClient c, String res, String node, String preferred, boolean needPciDevice) {
-        var op = Harvester.pciDevices(c);
-        List<Harvester.PciDevice> all = (node != null ? op.withLabel("nodename", node).list() : op.list()).getItems().stream()
-                .map(Harvester.PciDevice::of)
-                .filter(d -> res.equals(d.resourceName()) && (node == null || node.equals(d.node())))
-                .toList();
-        var named = all.stream().filter(d -> d.name().equals(preferred)).findFirst();
-        if (named.isPresent()) return fromDevice(named.get());
-        if (!needPciDevice) return new Target(preferred, res, node);
-        if (node == null && preferred == null) {
-            throw new Cli.UserError(Cli.Exit.USAGE, "--device-name needs --node (the same resource can exist on several nodes) "
-                    + "— e.g. --device-name " + res + " --node altra, or pass --device NAME");
-        }
-        if (all.size() == 1) return fromDevice(all.get(0));
-        if (all.isEmpty()) {
-            throw new Cli.UserError(Cli.Exit.NOT_FOUND, "no PCIDevice has resource name " + res + (node != null ? " on node " + node : "")
-                    + " — list devices with: inventory" + (node != null ? " --node " + node : "") + " -o wide");
-        }
-        throw new Cli.UserError(Cli.Exit.USAGE, all.size() + " PCIDevices have resource name " + res
-                + (node != null ? " on node " + node : "") + " (" + String.join(", ", all.stream().map(Harvester.PciDevice::name).toList())
-                + ") — pick one with --device NAME");
-    }
-
-    /** The one hostDevices entry of a merge-patch file such as patches/vm-docker-host-nvidia-gpu.patch.json. */
-    static Map<String, Object> patchEntry(String patchFile) {
-        String source = patchFile != null ? patchFile : DEFAULT_PATCH + " (bundled)";
-        String text;
-        if (patchFile != null) {
-            try {
-                text = Files.readString(Path.of(patchFile));
-            } catch (Exception e) {
-                throw new Cli.UserError(Cli.Exit.USAGE, "cannot read --patch " + patchFile + " (" + e.getClass().getSimpleName()
-                        + ") — check the path");
-            }
-        } else {
-            text = Bundled.read(DEFAULT_PATCH);
-        }
-        JsonNode devices;
-        try {
-            devices = Serialization.jsonMapper().readTree(text).path("spec").path("template").path("spec").path("domain").path("devices");
-        } catch (Exception e) {
-            throw new Cli.UserError(Cli.Exit.USAGE, "patch " + source + " is not valid JSON — fix it or pass --device NAME");
-        }
-        if (devices.path("gpus").size() > 0) {
-            throw new Cli.UserError(Cli.Exit.USAGE, "patch " + source + " puts the device under domain.devices.gpus, which the "
-                    + "pcidevices webhook rejects (\"not found in pcidevice cache\") — move the entry to hostDevices");
-        }
-        JsonNode list = devices.path("hostDevices");
-        if (list.size() != 1 || !list.get(0).hasNonNull("deviceName")) {
-            throw new Cli.UserError(Cli.Exit.USAGE, "patch " + source + " must hold exactly one "
-                    + "spec.template.spec.domain.devices.hostDevices entry with a deviceName (found " + list.size()
-                    + ") — or pass --device NAME");
-        }
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("name", list.get(0).path("name").isMissingNode() ? null : list.get(0).path("name").asText());
-        m.put("deviceName", list.get(0).get("deviceName").asText());
-        return m;
-    }
 
     // ---- the edit ---------------------------------------------------------------------------------
 
@@ -246,12 +122,6 @@ public final class VmHostDevices {
      */
     public static List<Map<String, Object>> passthroughGpus(GenericKubernetesResource vm, List<String> pciResourceNames) {
         return list(vm, "gpus").stream().filter(g -> pciResourceNames.contains(str(g, "deviceName"))).toList();
-    }
-
-    /** Every PCIDevice resource name in the cluster. */
-    public static List<String> pciResourceNames(KubernetesClient c) {
-        return Harvester.pciDevices(c).list().getItems().stream().map(Harvester.PciDevice::of)
-                .map(Harvester.PciDevice::resourceName).filter(r -> r != null).distinct().toList();
     }
 
     /** Sets hostDevices (and gpus) of the VM object in place. */
@@ -341,136 +211,5 @@ public final class VmHostDevices {
 
     static GenericKubernetesResource copy(GenericKubernetesResource r) {
         return Serialization.clone(r);
-    }
-
-    // ---- read-modify-write ------------------------------------------------------------------------
-
-    /** How many times a 409 Conflict (someone else changed the VM) is retried. */
-    public static final int CONFLICT_RETRIES = 5;
-    /** Webhook race: bounded exponential backoff, as the runbook tells humans to "wait a few seconds and retry". */
-    public static final int WEBHOOK_RETRIES = 6;
-    public static final long WEBHOOK_FIRST_BACKOFF_MS = 500;
-
-    /**
-     * Reads the VM, computes the edit on the fresh copy, and PUTs it with that copy's
-     * resourceVersion: a concurrent change gives 409 and the edit is recomputed. An admission
-     * denial "not found in pcidevice and usbdevice cache" for our own (existing) resource name is
-     * the webhook's cache lagging behind a pod restart: retried with backoff, each retry reported.
-     * Returns the applied edit (unchanged edits are not written).
-     */
-    public static Edit apply(KubernetesClient c, String ns, String name, Function<GenericKubernetesResource, Edit> planner,
-                             String resourceName, PrintWriter progress) {
-        int conflicts = 0;
-        int denials = 0;
-        while (true) {
-            GenericKubernetesResource vm = KubeVirt.vms(c).inNamespace(ns).withName(name).get();
-            if (vm == null) {
-                throw new Cli.UserError(Cli.Exit.NOT_FOUND, "virtualmachine \"" + name + "\" disappeared while we edited it (namespace " + ns + ")");
-            }
-            Edit edit = planner.apply(vm);
-            if (!edit.changed()) return edit;
-            try {
-                KubeVirt.vms(c).inNamespace(ns).resource(edit.vm()).update();
-                return edit;
-            } catch (KubernetesClientException e) {
-                if (e.getCode() == 409 && conflicts < CONFLICT_RETRIES) {
-                    conflicts++;
-                    progress.println("virtualmachine.kubevirt.io/" + name + " changed while we edited it (409 Conflict) — re-reading and retrying ("
-                            + conflicts + "/" + CONFLICT_RETRIES + ")");
-                    progress.flush();
-                    continue;
-                }
-                if (isCacheRace(e, resourceName) && denials < WEBHOOK_RETRIES) {
-                    long wait = WEBHOOK_FIRST_BACKOFF_MS << denials;
-                    denials++;
-                    progress.println("admission webhook: resource name " + resourceName + " not yet in the pcidevices cache — retrying in "
-                            + String.format("%.1f", wait / 1000.0) + "s (" + denials + "/" + WEBHOOK_RETRIES + ")");
-                    progress.flush();
-                    VmRestart.sleep(wait);
-                    continue;
-                }
-                if (isCacheRace(e, resourceName)) {
-                    throw new Cli.UserError(Cli.Exit.REJECTED, "the pcidevices admission webhook still denies " + resourceName + " after "
-                            + WEBHOOK_RETRIES + " retries (" + message(e) + ") — restart the harvester-pcidevices-controller pod "
-                            + "(kubectl -n harvester-system delete pod -l app.kubernetes.io/name=harvester-pcidevices-controller) and re-run", e);
-                }
-                throw e;
-            }
-        }
-    }
-
-    /** The webhook's "hostdevice <n>: resource name <r> not found in pcidevice and usbdevice cache" for our resource. */
-    static boolean isCacheRace(KubernetesClientException e, String resourceName) {
-        String m = message(e);
-        return e.getCode() >= 500 && m.contains("admission webhook") && m.contains("resource name " + resourceName + " not found in pcidevice and usbdevice cache");
-    }
-
-    static String message(KubernetesClientException e) {
-        return e.getStatus() != null && e.getStatus().getMessage() != null ? e.getStatus().getMessage() : String.valueOf(e.getMessage());
-    }
-
-
-    // ---- report -----------------------------------------------------------------------------------
-
-    /** --dry-run and -o json share the report. */
-    public static Map<String, Object> report(String vm, String ns, VmHostDevices.Target t, VmHostDevices.Edit edit, boolean dryRun) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("vm", vm);
-        m.put("namespace", ns);
-        Map<String, Object> d = new LinkedHashMap<>();
-        d.put("name", t.name());
-        d.put("deviceName", t.deviceName());
-        d.put("node", t.node());
-        m.put("device", d);
-        m.put("changed", edit.changed());
-        m.put("changes", edit.changes());
-        m.put("pinnedTo", edit.pinnedTo());
-        m.put("hostDevicesBefore", edit.before());
-        m.put("hostDevicesAfter", edit.after());
-        m.put("patch", edit.changed() ? edit.mergePatch() : null);
-        m.put("dryRun", dryRun);
-        return m;
-    }
-
-    public static Cli.Exit printDryRun(PrintWriter stdout, Cli.OutputOptions out, String vm, String ns, VmHostDevices.Target t, VmHostDevices.Edit edit) {
-        if (out.structured()) {
-            Render.structured(stdout, out.output, report(vm, ns, t, edit, true));
-            stdout.flush();
-            return Cli.Exit.OK;
-        }
-        stdout.println("hostDevices before: " + String.join(", ", VmHostDevices.describe(edit.before())));
-        stdout.println("hostDevices after:  " + String.join(", ", VmHostDevices.describe(edit.after())));
-        if (edit.changed()) {
-            stdout.println("patch (merge; it carries the whole list):");
-            stdout.println(Serialization.asJson(edit.mergePatch()));
-            stdout.println("virtualmachine.kubevirt.io/" + vm + " patched (" + edit.summary() + ") (dry run)");
-        } else {
-            stdout.println("virtualmachine.kubevirt.io/" + vm + " unchanged (dry run)");
-        }
-        stdout.flush();
-        return Cli.Exit.OK;
-    }
-
-    /** A failure after the VM may have been patched: what changed and how to undo it. */
-    public static Cli.UserError failed(VmHostDevices.Edit edit, Cli.Exit exit, String problem, String undo) {
-        if (!edit.changed()) return new Cli.UserError(exit == Cli.Exit.PARTIAL ? Cli.Exit.PRECONDITION : exit, problem + " (the VM spec was not changed)");
-        return new Cli.UserError(exit, problem + " — changed: virtualmachine.kubevirt.io spec (" + edit.summary() + "); undo: " + undo);
-    }
-
-    /** The last line of attach/detach: the outcome sentence, or the JSON/YAML report with the instance it ended with. */
-    public static void printOutcome(PrintWriter stdout, Cli.OutputOptions out, String vmName, String ns, Target target, Edit edit,
-                                    VmRestart.Result result, String outcome) {
-        VmRestart.Outcome o = result.outcome();
-        if (out.structured()) {
-            Map<String, Object> report = report(vmName, ns, target, edit, false);
-            report.put("action", result.action().name());
-            if (o != null && o.vmi() != null) report.put("vmi", Map.of("uid", VmRestart.uid(o.vmi()), "phase", VmRestart.phase(o.vmi()),
-                    "node", String.valueOf(VmRestart.node(o.vmi()))));
-            report.put("message", outcome);
-            Render.structured(stdout, out.output, report);
-        } else {
-            stdout.println(outcome);
-        }
-        stdout.flush();
     }
 }

@@ -1,21 +1,18 @@
-//SOURCES KubeVirt.java
+//SOURCES KubeVirt.java cli/Progress.java cli/Timeouts.java
 
 import java.io.PrintWriter;
-import java.net.URI;
 import java.time.Duration;
-import java.time.Instant;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Predicate;
 
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
-import io.fabric8.kubernetes.api.model.Status;
+import io.fabric8.kubernetes.api.model.StatusBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
-import io.fabric8.kubernetes.client.http.HttpClient;
-import io.fabric8.kubernetes.client.http.HttpRequest;
-import io.fabric8.kubernetes.client.http.HttpResponse;
-import io.fabric8.kubernetes.client.utils.Serialization;
+import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.fabric8.kubernetes.client.KubernetesClientTimeoutException;
 
 /**
  * Restarting a VM so a changed hostDevices list takes effect, and waiting for the new instance.
@@ -39,8 +36,7 @@ public final class VmRestart {
         public int timeoutSeconds;
 
         public Duration timeout() {
-            if (timeoutSeconds <= 0) throw new Cli.UserError(Cli.Exit.USAGE, "--timeout must be positive, e.g. --timeout 300");
-            return Duration.ofSeconds(timeoutSeconds);
+            return Timeouts.positive(timeoutSeconds);
         }
     }
 
@@ -48,38 +44,22 @@ public final class VmRestart {
 
     public static final String NOT_PERMITTED = "is not permitted in permittedHostDevices configuration";
 
-    /** A failed subresource call: HTTP code and the API server's message. */
-    public static final class SubresourceError extends RuntimeException {
-        public final int code;
-
-        SubresourceError(int code, String message) {
-            super(message);
-            this.code = code;
+    /**
+     * PUT /apis/subresources.kubevirt.io/v1/namespaces/{ns}/virtualmachines/{name}/{action} (restart,
+     * start, stop) through fabric8's raw call: a refusal is an ordinary KubernetesClientException
+     * carrying virt-api's Status. fabric8 answers a 404 with null, so null is checked against the VM.
+     */
+    public static void subresource(KubernetesClient c, String ns, String name, String action) {
+        String path = "/apis/subresources.kubevirt.io/v1/namespaces/" + ns + "/virtualmachines/" + name + "/" + action;
+        if (c.raw(path, "PUT", "{}") == null && KubeVirt.vms(c).inNamespace(ns).withName(name).get() == null) {
+            String msg = "virtualmachine.kubevirt.io \"" + name + "\" not found";
+            throw new KubernetesClientException(new StatusBuilder().withCode(404).withReason("NotFound").withMessage(msg).build());
         }
     }
 
-    /** PUT /apis/subresources.kubevirt.io/v1/namespaces/{ns}/virtualmachines/{name}/{action} (restart, start, stop). */
-    public static void subresource(KubernetesClient c, String ns, String name, String action) {
-        String base = c.getConfiguration().getMasterUrl();
-        if (!base.endsWith("/")) base += "/";
-        URI uri = URI.create(base + "apis/subresources.kubevirt.io/v1/namespaces/" + ns + "/virtualmachines/" + name + "/" + action);
-        HttpClient http = c.getHttpClient();
-        HttpRequest req = http.newHttpRequestBuilder().uri(uri).put("application/json", "{}").build();
-        HttpResponse<String> resp;
-        try {
-            resp = http.sendAsync(req, String.class).get(Math.max(1, c.getConfiguration().getRequestTimeout()), TimeUnit.MILLISECONDS);
-        } catch (Exception e) {
-            throw new SubresourceError(0, "cannot reach the API server for " + action + " (" + e.getClass().getSimpleName() + ")");
-        }
-        if (resp.code() / 100 == 2) return;
-        String msg = resp.body();
-        try {
-            Status s = Serialization.unmarshal(resp.body(), Status.class);
-            if (s != null && s.getMessage() != null) msg = s.getMessage();
-        } catch (RuntimeException ignored) {
-            // not a Status body: keep the raw text
-        }
-        throw new SubresourceError(resp.code(), msg == null || msg.isBlank() ? "HTTP " + resp.code() : msg.trim());
+    /** The API server's own words for a failed call (its Status message), else the exception's. */
+    public static String message(KubernetesClientException e) {
+        return e.getStatus() != null && e.getStatus().getMessage() != null ? e.getStatus().getMessage().trim() : String.valueOf(e.getMessage());
     }
 
     /** The VM's current instance, or null. */
@@ -103,27 +83,7 @@ public final class VmRestart {
 
     /** True when the instance's spec has a hostDevices (or gpus) entry with this deviceName. */
     public static boolean hasDevice(GenericKubernetesResource vmi, String deviceName) {
-        for (String field : List.of("hostDevices", "gpus")) {
-            Object l = vmi.get("spec", "domain", "devices", field);
-            if (l instanceof List<?> items) {
-                for (Object o : items) {
-                    if (o instanceof Map<?, ?> m && deviceName.equals(String.valueOf(m.get("deviceName")))) return true;
-                }
-            }
-        }
-        return false;
-    }
-
-    /** Condition {type} of the instance, or null. */
-    @SuppressWarnings("unchecked")
-    public static Map<String, Object> condition(GenericKubernetesResource vmi, String type) {
-        Object l = vmi.get("status", "conditions");
-        if (l instanceof List<?> items) {
-            for (Object o : items) {
-                if (o instanceof Map<?, ?> m && type.equals(m.get("type"))) return (Map<String, Object>) m;
-            }
-        }
-        return null;
+        return KubeVirt.entries(vmi).stream().anyMatch(h -> deviceName.equals(h.deviceName()));
     }
 
     static boolean isFalse(Map<String, Object> cond) {
@@ -136,88 +96,65 @@ public final class VmRestart {
     /**
      * Waits until an instance other than `oldUid` is Running and `wanted` holds for its spec.
      * Stops at once (without waiting for the timeout) when the instance can never start on its own:
-     * Pending with KubeVirt's "not permitted in permittedHostDevices" error, or Failed. Progress is one
-     * line per change (redrawn in place on a terminal).
+     * Pending with KubeVirt's "not permitted in permittedHostDevices" error, or Failed. fabric8's
+     * waitUntilCondition (an informer: it relists and reconnects) calls the judge on every change;
+     * progress is one line per state, redrawn in place on a terminal.
      */
     public static Outcome await(KubernetesClient c, String ns, String name, String oldUid, Predicate<GenericKubernetesResource> wanted,
                                 Duration timeout, PrintWriter progress) {
-        Instant deadline = Instant.now().plus(timeout);
-        boolean tty = System.console() != null;
-        String last = null;
-        GenericKubernetesResource vmi = null;
-        // A watch on the VMI wakes the loop on every change; each wake re-reads the current state.
-        java.util.concurrent.BlockingQueue<Object> changed = new java.util.concurrent.LinkedBlockingQueue<>();
-        try (io.fabric8.kubernetes.client.Watch watch = KubeVirt.vmis(c).inNamespace(ns).withName(name)
-                .watch(new io.fabric8.kubernetes.client.Watcher<GenericKubernetesResource>() {
-                    @Override
-                    public void eventReceived(Action action, GenericKubernetesResource resource) {
-                        changed.offer(action);
-                    }
-
-                    @Override
-                    public void onClose(io.fabric8.kubernetes.client.WatcherException cause) {
-                        changed.offer("closed");
-                    }
-                })) {
-            while (true) {
-                vmi = vmi(c, ns, name);
-                String line;
-                if (vmi == null) {
-                    line = name + ": no instance yet";
-                } else if (oldUid != null && oldUid.equals(uid(vmi))) {
-                    line = name + ": stopping the old instance (" + phase(vmi) + ")";
-                } else {
-                    String phase = phase(vmi);
-                    Map<String, Object> sync = condition(vmi, "Synchronized");
-                    Map<String, Object> sched = condition(vmi, "PodScheduled");
-                    if ("Pending".equals(phase) && isFalse(sync) && String.valueOf(sync.get("message")).contains(NOT_PERMITTED)) {
-                        finish(progress, tty, last);
-                        return new Outcome(vmi, false, false, "instance Pending: " + sync.get("message"));
-                    }
-                    if ("Failed".equals(phase)) {
-                        finish(progress, tty, last);
-                        String why = isFalse(sync) && sync.get("message") != null ? ": " + sync.get("message") : "";
-                        return new Outcome(vmi, false, false, "instance Failed" + why);
-                    }
-                    if ("Running".equals(phase)) {
-                        if (wanted.test(vmi)) {
-                            finish(progress, tty, last);
-                            return new Outcome(vmi, true, false, null);
-                        }
-                        finish(progress, tty, last);
-                        return new Outcome(vmi, false, false, "instance Running without the expected host device change (its spec differs from the VM's)");
-                    }
-                    line = name + ": " + phase + (node(vmi) != null ? " on " + node(vmi) : "");
-                    if (isFalse(sched) && sched.get("message") != null) line += " — " + sched.get("reason") + ": " + sched.get("message");
-                    else if (isFalse(sync) && sync.get("message") != null) line += " — " + sync.get("message");
+        Progress bar = new Progress(progress);
+        AtomicReference<Outcome> end = new AtomicReference<>();
+        AtomicReference<String> last = new AtomicReference<>(name + ": no instance yet");
+        AtomicReference<GenericKubernetesResource> seen = new AtomicReference<>();
+        try {
+            KubeVirt.vmis(c).inNamespace(ns).withName(name).waitUntilCondition(vmi -> {
+                seen.set(vmi);
+                Outcome o = judge(vmi, oldUid, wanted);
+                if (o != null) {
+                    end.set(o);
+                    return true;
                 }
-                if (!line.equals(last)) {
-                    if (tty) progress.print("\r\033[K" + line);
-                    else progress.println(line);
-                    progress.flush();
-                    last = line;
-                }
-                if (Instant.now().isAfter(deadline)) {
-                    finish(progress, tty, last);
-                    return new Outcome(vmi, false, true, "timed out after " + timeout.toSeconds() + "s; last state: " + line.substring(name.length() + 2));
-                }
-                // Wake on the next change, or after a second to re-check the deadline (and survive a dropped watch).
-                long waitMs = Math.max(1, Math.min(1000, Duration.between(Instant.now(), deadline).toMillis()));
-                try {
-                    changed.poll(waitMs, TimeUnit.MILLISECONDS);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    throw new Cli.UserError(Cli.Exit.INTERNAL, "interrupted");
-                }
-            }
+                String line = describe(name, vmi, oldUid);
+                last.set(line);
+                bar.show(line);
+                return false;
+            }, timeout.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (KubernetesClientTimeoutException e) {
+            bar.done();
+            return new Outcome(seen.get(), false, true, "timed out after " + timeout.toSeconds() + "s; last state: "
+                    + last.get().substring(name.length() + 2));
         }
+        bar.done();
+        return end.get();
     }
 
-    private static void finish(PrintWriter progress, boolean tty, String last) {
-        if (tty && last != null) {
-            progress.println();
-            progress.flush();
+    /** The end of waiting for this instance state, or null while it may still get there. */
+    static Outcome judge(GenericKubernetesResource vmi, String oldUid, Predicate<GenericKubernetesResource> wanted) {
+        if (vmi == null || (oldUid != null && oldUid.equals(uid(vmi)))) return null;
+        String phase = phase(vmi);
+        Map<String, Object> sync = KubeVirt.condition(vmi, "Synchronized");
+        if ("Pending".equals(phase) && isFalse(sync) && String.valueOf(sync.get("message")).contains(NOT_PERMITTED)) {
+            return new Outcome(vmi, false, false, "instance Pending: " + sync.get("message"));
         }
+        if ("Failed".equals(phase)) {
+            String why = isFalse(sync) && sync.get("message") != null ? ": " + sync.get("message") : "";
+            return new Outcome(vmi, false, false, "instance Failed" + why);
+        }
+        if (!"Running".equals(phase)) return null;
+        return wanted.test(vmi) ? new Outcome(vmi, true, false, null)
+                : new Outcome(vmi, false, false, "instance Running without the expected host device change (its spec differs from the VM's)");
+    }
+
+    /** "docker-host: Scheduling on altra — Unschedulable: 0/2 nodes are available: ..." */
+    static String describe(String name, GenericKubernetesResource vmi, String oldUid) {
+        if (vmi == null) return name + ": no instance yet";
+        if (oldUid != null && oldUid.equals(uid(vmi))) return name + ": stopping the old instance (" + phase(vmi) + ")";
+        Map<String, Object> sync = KubeVirt.condition(vmi, "Synchronized");
+        Map<String, Object> sched = KubeVirt.condition(vmi, "PodScheduled");
+        String line = name + ": " + phase(vmi) + (node(vmi) != null ? " on " + node(vmi) : "");
+        if (isFalse(sched) && sched.get("message") != null) line += " — " + sched.get("reason") + ": " + sched.get("message");
+        else if (isFalse(sync) && sync.get("message") != null) line += " — " + sync.get("message");
+        return line;
     }
 
     /** What was done to make the edit take effect. */

@@ -53,11 +53,20 @@ public final class Run {
         return command(env, null, cmd);
     }
 
-    /** Runs any command line with a clean environment (PATH, JAVA_HOME and the given variables). */
+    /** Runs any command line with a clean environment (PATH, JAVA_HOME, LANG and the given variables). */
     public static Result command(Map<String, String> env, File dir, List<String> cmd) {
+        return command(env, dir, cmd, true);
+    }
+
+    /** As {@link #command(Map, File, List)} with no locale at all (LANG/LC_* unset), as in many containers and cron jobs. */
+    public static Result commandWithoutLocale(Map<String, String> env, File dir, List<String> cmd) {
+        return command(env, dir, cmd, false);
+    }
+
+    private static Result command(Map<String, String> env, File dir, List<String> cmd, boolean keepLang) {
         ProcessBuilder pb = new ProcessBuilder(cmd);
         pb.environment().clear();
-        for (String keep : List.of("PATH", "JAVA_HOME", "LANG")) {
+        for (String keep : keepLang ? List.of("PATH", "JAVA_HOME", "LANG") : List.of("PATH", "JAVA_HOME")) {
             String v = System.getenv(keep);
             if (v != null) pb.environment().put(keep, v);
         }

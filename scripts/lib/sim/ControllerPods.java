@@ -21,7 +21,9 @@ import io.fabric8.kubernetes.client.KubernetesClient;
  * CONTROLLER_DOWN the `agent` container crash-loops (Ready=False, waiting CrashLoopBackOff,
  * restartCount growing, crash lines in its log). Deleting a pod makes the DaemonSet create a new
  * one on the same node (new generated name), Ready after controllerDelay — and a restart clears
- * CONTROLLER_DOWN, as a restart fixes a wedged controller.
+ * CONTROLLER_DOWN, as a restart fixes a wedged controller. CLAIM_STUCK_TERMINATING crash-loops only
+ * the pod on {@link Fault#NODE} (its restart clears it). While the add-on is disabled
+ * (ADDON_DISABLED) the DaemonSet does not exist: no pod is recreated.
  */
 final class ControllerPods implements AutoCloseable {
     private static final String NS = Harvester.CONTROLLER_NAMESPACE;
@@ -55,6 +57,7 @@ final class ControllerPods implements AutoCloseable {
 
     private void tick() {
         try {
+            if (sim.fault(Fault.ADDON_DISABLED)) return; // no DaemonSet: AddonController removed the pods
             List<Pod> pods = pods();
             for (var e : template.entrySet()) {
                 String node = e.getKey();
@@ -67,7 +70,7 @@ final class ControllerPods implements AutoCloseable {
                         setStatus(pod, running(pod));
                         sim.agentLog(node, "Starting harvester-pcidevices-controller agent on node " + node);
                     }
-                } else if (sim.fault(Fault.CONTROLLER_DOWN) && backOffOver(pod.getMetadata().getName())) {
+                } else if (crashing(node) && backOffOver(pod.getMetadata().getName())) {
                     crashed.put(pod.getMetadata().getName(), Instant.now());
                     crash(pod);
                 }
@@ -75,6 +78,10 @@ final class ControllerPods implements AutoCloseable {
         } catch (RuntimeException e) {
             // the server is shutting down, or a pod changed under us: next tick
         }
+    }
+
+    private boolean crashing(String node) {
+        return sim.fault(Fault.CONTROLLER_DOWN) || (sim.fault(Fault.CLAIM_STUCK_TERMINATING) && Fault.NODE.equals(node));
     }
 
     private boolean backOffOver(String pod) {
@@ -85,6 +92,7 @@ final class ControllerPods implements AutoCloseable {
     /** The DaemonSet's answer to a deleted pod; the restart unwedges the controller. */
     private void recreate(Pod old) {
         sim.faults().remove(Fault.CONTROLLER_DOWN);
+        if (Fault.NODE.equals(old.getSpec().getNodeName())) sim.faults().remove(Fault.CLAIM_STUCK_TERMINATING);
         sim.clearAgentLog(old.getSpec().getNodeName()); // a new pod starts a new log
         String name = NAME + "-" + suffix();
         Pod fresh = new PodBuilder().withNewMetadata().withName(name).withNamespace(NS)

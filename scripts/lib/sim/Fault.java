@@ -10,9 +10,17 @@ public enum Fault {
     DEVICE_PLUGIN_MISSING("the device plugin's socket is gone (kubelet restarted): claims are enabled but node allocatable lacks the resource"),
     WEBHOOK_RACE("the VM admission webhook denies the first client VM updates (2; KubeVirtController.webhookRaceDenials): resource name not yet in the PCI device cache"),
     GUEST_NO_DEVICE("inside the guest, lspci -nn shows no NVIDIA device although the VMI has it (nvidia-smi: \"No devices were found\")"),
-    GUEST_SUDO_PASSWORD("inside the guest, sudo asks for a password (sudo -n: \"sudo: a password is required\")");
+    GUEST_SUDO_PASSWORD("inside the guest, sudo asks for a password (sudo -n: \"sudo: a password is required\")"),
+    CLAIM_STUCK_TERMINATING("the pcidevices agent on altra crash-loops: agents on other nodes refuse altra's claims (\"controller bravo cannot process claims for node altra\"), so a deleted claim keeps its finalizer and stays Terminating; deleting altra's pod restarts it and clears the fault"),
+    BAREMETAL_GPU_NODE("node altra is labelled harvesterhci.io/gpu-baremetal-workloads=true (Harvester v1.9 bare-metal GPU containers): the claim webhook denies claims for its NVIDIA GPUs"),
+    DUPLICATE_PERMITTED("the claim controller adds each resource to the KubeVirt CR's permittedHostDevices twice (harvester#10008): harmless, VMs still start"),
+    ADDON_DISABLED("the pcidevices-controller add-on is disabled, as on a fresh install: no controller pods, no PCIDevices, no webhooks; enabling the Addon (spec.enabled=true) deploys it"),
+    ADDON_NO_DEVICES("Harvester v1.9.0-rc4: the add-on is deployed and its pods run, but no PCIDevice objects are ever created (harvester#11360)");
 
     public final String description;
+
+    /** The node the per-node faults (CLAIM_STUCK_TERMINATING, BAREMETAL_GPU_NODE) act on: the runbook's. */
+    public static final String NODE = "altra";
 
     Fault(String description) {
         this.description = description;

@@ -19,7 +19,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.Function;
 import java.util.function.Supplier;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 import org.apache.sshd.common.config.keys.KeyUtils;
 import org.apache.sshd.common.config.keys.PublicKeyEntry;
@@ -34,9 +37,13 @@ import org.apache.sshd.server.command.Command;
 /**
  * Stands in for the guest OS of the simulated VM: an SSH server (Apache MINA sshd) on 127.0.0.1
  * that accepts one user's public key and answers the commands verify runs — {@code lspci -nn},
- * {@code sudo -n lspci -nn} and {@code nvidia-smi -L} — the way an Ubuntu guest on KubeVirt
- * (aarch64 "virt" machine, virtio devices) does. Nothing else is executed: unknown commands
- * answer bash's "command not found". Used by the tests and by the sandbox.
+ * {@code sudo -n lspci -nn}, {@code nvidia-smi -L} (and its {@code --query-gpu} form), and for
+ * {@code verify --docker} {@code docker info --format '{{json .Runtimes}}'} and
+ * {@code docker run --rm --gpus all IMAGE nvidia-smi -L} — the way an Ubuntu guest on KubeVirt
+ * (aarch64 "virt" machine, virtio devices) with Docker and the NVIDIA Container Toolkit does.
+ * Nothing else is executed: unknown commands answer bash's "command not found" unless
+ * {@link Options#more} answers them (the node stand-in, NodeSshServer, uses that). Used by the
+ * tests and by the sandbox.
  */
 public final class GuestSshServer implements AutoCloseable {
     public static final String DEFAULT_USER = "kalmyk";
@@ -75,6 +82,12 @@ public final class GuestSshServer implements AutoCloseable {
         public boolean nvidiaDriver = true;
         /** How long every command takes before answering (a hung guest). */
         public Duration commandDelay = Duration.ZERO;
+        /** Whether Docker Engine is installed (and running) in the guest. */
+        public boolean docker = true;
+        /** Whether Docker's runtimes include nvidia (NVIDIA Container Toolkit installed and configured). */
+        public boolean nvidiaRuntime = true;
+        /** Answers for commands this guest does not know (null = "command not found"); read for each command. */
+        public Function<String, Answer> more = command -> null;
 
         public Options authorizedKey(PublicKey key) {
             this.authorizedKey = key;
@@ -199,7 +212,10 @@ public final class GuestSshServer implements AutoCloseable {
         return ids;
     }
 
-    private record Answer(int exit, String out, String err) {}
+    /** How a command ended: exit status, stdout, stderr. */
+    public record Answer(int exit, String out, String err) {}
+
+    private static final Pattern DOCKER_RUN_GPU = Pattern.compile("docker run --rm --gpus all (\\S+) nvidia-smi -L");
 
     private Answer answer(String command) {
         String cmd = command.trim().replaceAll("\\s+", " ");
@@ -213,16 +229,46 @@ public final class GuestSshServer implements AutoCloseable {
                 return new Answer(0, lspci(visible()), "");
             case "nvidia-smi -L":
                 if (!options.nvidiaDriver) return notFound("nvidia-smi");
-                List<String> gpus = visible().stream().filter(RTX_3090::equals).toList();
-                if (gpus.isEmpty()) return new Answer(6, "No devices were found\n", "");
-                StringBuilder sb = new StringBuilder();
-                for (int i = 0; i < gpus.size(); i++) {
-                    sb.append("GPU ").append(i).append(": NVIDIA GeForce RTX 3090 (UUID: GPU-5f0c2a4e-8b1d-3c7e-9a26-41d7e0b3c9f").append(i).append(")\n");
-                }
-                return new Answer(0, sb.toString(), "");
+                return nvidiaSmi(false);
+            case "nvidia-smi --query-gpu=pci.device_id,pci.bus_id,name --format=csv,noheader":
+                if (!options.nvidiaDriver) return notFound("nvidia-smi");
+                return nvidiaSmi(true);
+            case "docker info --format '{{json .Runtimes}}'":
+                if (!options.docker) return notFound("docker");
+                return new Answer(0, "{\"io.containerd.runc.v2\":{\"path\":\"runc\"}," + (options.nvidiaRuntime
+                        ? "\"nvidia\":{\"path\":\"nvidia-container-runtime\"}," : "") + "\"runc\":{\"path\":\"runc\"}}\n", "");
             default:
-                return notFound(cmd.split(" ")[0]);
+                Matcher run = DOCKER_RUN_GPU.matcher(cmd);
+                if (run.matches()) return dockerRunGpus(run.group(1));
+                Answer more = options.more.apply(command);
+                return more != null ? more : notFound(cmd.split(" ")[0]);
         }
+    }
+
+    /** nvidia-smi as the NVIDIA driver answers it: -L lines, or the CSV of --query-gpu=pci.device_id,pci.bus_id,name. */
+    private Answer nvidiaSmi(boolean csv) {
+        List<String> gpus = visible().stream().filter(RTX_3090::equals).toList();
+        if (gpus.isEmpty()) return new Answer(6, "No devices were found\n", "");
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < gpus.size(); i++) {
+            if (csv) sb.append("0x220410DE, 00000000:").append(String.format("%02X", i + 1)).append(":00.0, NVIDIA GeForce RTX 3090\n");
+            else sb.append("GPU ").append(i).append(": NVIDIA GeForce RTX 3090 (UUID: GPU-5f0c2a4e-8b1d-3c7e-9a26-41d7e0b3c9f").append(i).append(")\n");
+        }
+        return new Answer(0, sb.toString(), "");
+    }
+
+    /** `docker run --rm --gpus all IMAGE nvidia-smi -L` with Docker's own errors when a piece is missing (any image "pulls"). */
+    private Answer dockerRunGpus(String image) {
+        if (!options.docker) return notFound("docker");
+        if (!options.nvidiaRuntime) {
+            return new Answer(125, "", "docker: Error response from daemon: could not select device driver \"\" with capabilities: [[gpu]].\n");
+        }
+        if (!options.nvidiaDriver) {
+            return new Answer(125, "", "docker: Error response from daemon: failed to create task for container: failed to create shim task: OCI runtime create failed:"
+                    + " runc create failed: unable to start container process: error during container init: error running hook #0: error running hook:"
+                    + " exit status 1, stdout: , stderr: nvidia-container-cli: initialization error: nvml error: driver not loaded: unknown.\n");
+        }
+        return nvidiaSmi(false);
     }
 
     private static Answer notFound(String program) {

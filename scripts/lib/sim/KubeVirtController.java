@@ -39,7 +39,10 @@ import io.fabric8.mockwebserver.http.RecordedRequest;
  *     vfio-pci, VM printableStatus (not the RestartRequired condition: writing it on every template edit would
  *     race the tests' own edits of the VM);</li>
  * <li>pcidevices (pkg/controller/virtualmachine): the harvesterhci.io/deviceAllocationDetails annotation when the VMI
- *     runs, and hostDevices[].name rewritten to the allocated device when it goes;</li>
+ *     runs, and hostDevices[].name rewritten to the allocated device when it goes; a device the annotation still
+ *     lists is the one a new VMI gets (harvester#10793);</li>
+ * <li>virt-launcher's "PCI_RESOURCE_… not set for resource" failure for a per-device resource name with a "."
+ *     (harvester#9399, #10517);</li>
  * <li>the pcidevices VM admission webhook ({@link PciDevicesWebhook}).</li>
  * </ul>
  */
@@ -336,7 +339,8 @@ public final class KubeVirtController implements AutoCloseable {
             }
             case "Scheduled" -> {
                 if (!due) return;
-                String notViable = notViable(vmi);
+                String viable = notViable(vmi);
+                String notViable = viable != null ? viable : pciResourceNotSet(vmi);
                 if (notViable != null) {
                     setPhase(vmi, "Failed", s -> putCondition(s, "Synchronized", condition("Synchronized", "False",
                             "Synchronizing with the Domain failed.", notViable)));
@@ -366,7 +370,7 @@ public final class KubeVirtController implements AutoCloseable {
             case "Running" -> {
                 // Written once per running VMI, like pcidevices' VMI handler: a later edit of the
                 // annotation (or of the spec) is not corrected, which is how stale annotations arise (#7398).
-                if (!sim.fault(Fault.CONTROLLER_DOWN) && !allocationWritten.contains(vmi.getMetadata().getUid())) {
+                if (!sim.fault(Fault.CONTROLLER_DOWN) && !sim.fault(Fault.ADDON_DISABLED) && !allocationWritten.contains(vmi.getMetadata().getUid())) {
                     writeAllocation(vm, vmi);
                     allocationWritten.add(vmi.getMetadata().getUid());
                 }
@@ -466,17 +470,45 @@ public final class KubeVirtController implements AutoCloseable {
         return null;
     }
 
-    /** The PCIDevices the device plugin hands out for the VMI's host devices: the named one, else the first free. */
-    private static List<Harvester.PciDevice> allocate(List<Harvester.PciDevice> onNode, GenericKubernetesResource vmi, String node) {
+    /**
+     * The PCIDevices the VMI really gets for its host devices: a device the VM's
+     * harvesterhci.io/deviceAllocationDetails still lists for that resource (on vfio-pci, on this
+     * node) first — harvester#10793: a stale mapping is applied at the next start, whatever
+     * hostDevices[].name says — else the named one, else the first free.
+     */
+    private List<Harvester.PciDevice> allocate(List<Harvester.PciDevice> onNode, GenericKubernetesResource vmi, String node) {
+        GenericKubernetesResource vm = KubeVirt.vms(admin).inNamespace(vmi.getMetadata().getNamespace()).withName(vmi.getMetadata().getName()).get();
+        Map<String, List<String>> annotated = vm == null ? Map.of() : KubeVirt.allocatedDevices(vm);
         List<Harvester.PciDevice> out = new ArrayList<>();
         for (Map<String, Object> hd : entries(vmi, "spec")) {
             String res = String.valueOf((Object) hd.get("deviceName"));
-            Harvester.PciDevice pick = onNode.stream().filter(d -> d.name().equals(hd.get("name")) && res.equals(d.resourceName()))
-                    .findFirst().orElseGet(() -> onNode.stream().filter(d -> res.equals(d.resourceName()) && !out.contains(d))
+            List<String> stale = annotated.getOrDefault(res, List.of());
+            Harvester.PciDevice pick = onNode.stream().filter(d -> stale.contains(d.name()) && res.equals(d.resourceName())
+                            && Harvester.DRIVER_VFIO.equals(d.driver()) && !out.contains(d)).findFirst()
+                    .or(() -> onNode.stream().filter(d -> d.name().equals(hd.get("name")) && res.equals(d.resourceName()) && !out.contains(d)).findFirst())
+                    .orElseGet(() -> onNode.stream().filter(d -> res.equals(d.resourceName()) && !out.contains(d))
                             .findFirst().orElse(null));
             if (pick != null) out.add(pick);
         }
         return out;
+    }
+
+    /**
+     * harvester#9399/#10517: a resource name whose device part holds a "." (pooling off on a node
+     * whose hostname has dots) leaves virt-launcher without its PCI_RESOURCE_* variable. The launcher
+     * logs "<ENV> not set for resource <res>" (addresspool.go) and fails in hostdev.go ("failed to
+     * create PCI device for <name>: ..."); the sim joins the two upstream strings in one message.
+     */
+    private static String pciResourceNotSet(GenericKubernetesResource vmi) {
+        for (Map<String, Object> hd : entries(vmi, "spec")) {
+            String res = String.valueOf((Object) hd.get("deviceName"));
+            int slash = res.indexOf('/');
+            if (slash < 0 || !res.substring(slash + 1).contains(".")) continue;
+            String env = "PCI_RESOURCE_" + res.toUpperCase(java.util.Locale.ROOT).replace('/', '_').replace('.', '_');
+            return "server error. command SyncVMI failed: \"failed to create PCI device for " + hd.get("name") + ": "
+                    + env + " not set for resource " + res + "\"";
+        }
+        return null;
     }
 
     /** pcidevices' VM controller: the annotation listing what the running VMI really got. */
@@ -508,7 +540,7 @@ public final class KubeVirtController implements AutoCloseable {
     /** pcidevices on VMI deletion: hostDevices[i].name becomes the PCIDevice actually allocated (popped per deviceName). */
     @SuppressWarnings("unchecked")
     private void renameToAllocated(String ns, String name) {
-        if (sim.fault(Fault.CONTROLLER_DOWN)) return;
+        if (sim.fault(Fault.CONTROLLER_DOWN) || sim.fault(Fault.ADDON_DISABLED)) return;
         GenericKubernetesResource vm = KubeVirt.vms(admin).inNamespace(ns).withName(name).get();
         if (vm == null) return;
         Map<String, List<String>> allocated = new LinkedHashMap<>();

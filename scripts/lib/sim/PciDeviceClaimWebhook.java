@@ -29,25 +29,44 @@ final class PciDeviceClaimWebhook implements SimDispatcher.Interceptor {
 
     @Override
     public MockResponse intercept(RecordedRequest request, String path) {
-        if (SimDispatcher.fromSimulator(request) || sim.fault(Fault.CONTROLLER_DOWN)) return null;
+        if (SimDispatcher.fromSimulator(request) || sim.fault(Fault.CONTROLLER_DOWN) || sim.fault(Fault.ADDON_DISABLED)) return null;
         if ("POST".equals(request.getMethod()) && ALL_CLAIMS.matcher(path).matches()) {
             GenericKubernetesResource claim = Serialization.unmarshal(
                     new String(request.getBody().getBytes(), StandardCharsets.UTF_8), GenericKubernetesResource.class);
-            return create(claim.getMetadata() == null ? null : claim.getMetadata().getName());
+            return create(claim.getMetadata() == null ? null : claim.getMetadata().getName(), claim);
         }
         Matcher m = ONE_CLAIM.matcher(path);
         if ("DELETE".equals(request.getMethod()) && m.matches()) return delete(m.group(1));
         return null;
     }
 
-    /** Create(): the PCIDevice of the claim's name must exist and have an IOMMU group. */
-    private MockResponse create(String name) {
+    /**
+     * Create(): the PCIDevice of the claim's name must exist and have an IOMMU group; since v1.9
+     * (pcidevices PR #296) an NVIDIA GPU on a node labelled for bare-metal GPU workloads is refused.
+     */
+    private MockResponse create(String name, GenericKubernetesResource claim) {
         GenericKubernetesResource device = name == null ? null
                 : sim.dispatcher().read("/apis/" + Harvester.API_VERSION + "/pcidevices/" + name);
         if (device == null) return deny("pcidevices." + Harvester.GROUP + " \"" + name + "\" not found");
         Object group = device.get("status", "iommuGroup");
         if (group == null || group.toString().isEmpty()) return deny("pcidevice " + name + " has no iommuGroup available");
+        Object nodeName = claim.get("spec", "nodeName");
+        GenericKubernetesResource node = nodeName == null ? null : sim.dispatcher().read("/api/v1/nodes/" + nodeName);
+        Map<String, String> labels = node == null ? null : node.getMetadata().getLabels();
+        if (labels != null && "true".equals(labels.get(Harvester.BAREMETAL_GPU_LABEL)) && nvidiaGpu(device)) {
+            // Our wording: PR #296's message was not found (Test_CreateGPUDeviceClaimForBaremetalWorkloadNode);
+            // written in the style of the other pcidevices webhook messages.
+            return deny("pcidevice " + name + " is an nvidia gpu on node " + nodeName + " which is labelled "
+                    + Harvester.BAREMETAL_GPU_LABEL + "=true for baremetal gpu workloads, it cannot be claimed for passthrough");
+        }
         return null;
+    }
+
+    /** An NVIDIA display controller (class 03xx: VGA 0300, 3D 0302). */
+    static boolean nvidiaGpu(GenericKubernetesResource device) {
+        Object vendor = device.get("status", "vendorId");
+        Object cls = device.get("status", "classId");
+        return Harvester.NVIDIA_VENDOR_ID.equals(String.valueOf(vendor)) && cls != null && cls.toString().startsWith("03");
     }
 
     /** Delete(): refused while a VM's allocation annotation lists the claimed device. */

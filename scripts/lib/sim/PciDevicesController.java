@@ -21,8 +21,23 @@ import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
  * permit in the KubeVirt CR, bind to vfio-pci, device plugin, status), one step per
  * {@code controllerDelay}, logging the agent's real lines; on removal rebinds the original driver
  * and withdraws the device from the node (§3.3). It also installs the claim admission webhook.
- * Faults: BIND_FAILS, NOT_PERMITTED, DEVICE_PLUGIN_MISSING; while CONTROLLER_DOWN it does nothing
- * and catches up afterwards. Partly claimed IOMMU groups are bound without complaint, as upstream.
+ * Faults: BIND_FAILS, NOT_PERMITTED, DEVICE_PLUGIN_MISSING, DUPLICATE_PERMITTED; while
+ * CONTROLLER_DOWN (or the add-on is disabled) it does nothing and catches up afterwards. Partly
+ * claimed IOMMU groups are bound without complaint, as upstream.
+ * <p>
+ * Removal goes through wrangler's OnRemove finalizer {@value Harvester#CLAIM_FINALIZER}: every
+ * agent adds it to every claim it sees; on delete (the API server only sets deletionTimestamp while
+ * a finalizer is left) agents on other nodes refuse ("controller bravo cannot process claims for
+ * node altra") and only a Ready agent on the claim's node gives the device back and drops the
+ * finalizer — so with that agent down (CLAIM_STUCK_TERMINATING) the claim stays Terminating. A claim
+ * without ownerReferences (public guides) gets the finalizer too and then never loses it: OnRemove
+ * fails at getPCIDeviceForClaim ("Cannot find PCIDevice that owns ..."). Claims a test seeded with a
+ * status are fixture state: left as given, no finalizer, given back as soon as they are deleted.
+ * <p>
+ * spec.disableResourcePooling (v1.9) is read once, when the claim is first seen (a later edit does
+ * nothing, as upstream: "user will need to recreate the pcideviceclaim"): the device's resource
+ * becomes {@code <vendor prefix>/<PCIDevice name>} (override annotation + status.resourceName),
+ * permitted and advertised under that name; the pooled name comes back when the claim is removed.
  */
 final class PciDevicesController implements AutoCloseable {
     static final String DRIVER_ANNOTATION = "harvesterhci.io/pcideviceDriver";
@@ -46,6 +61,14 @@ final class PciDevicesController implements AutoCloseable {
     private final Map<String, Duration> backoff = new ConcurrentHashMap<>();
     /** Device plugins started, "node/resource" (one per resource per node). */
     private final Set<String> plugins = ConcurrentHashMap.newKeySet();
+    /** spec.disableResourcePooling as it was when each claim (by uid) was first seen. */
+    private final Map<String, Boolean> poolingOff = new ConcurrentHashMap<>();
+    /** The pooled resource name of each device whose name was overridden, to restore on removal. */
+    private final Map<String, String> pooledName = new ConcurrentHashMap<>();
+    /** Claims (by uid) given back through the finalizer: their final delete needs nothing more. */
+    private final Set<String> givenBack = ConcurrentHashMap.newKeySet();
+    /** "node/claim uid" refusals already logged by agents on other nodes (lasso logs each retry; once is enough here). */
+    private final Set<String> refusalsLogged = ConcurrentHashMap.newKeySet();
 
     static PciDevicesController start(SimCluster sim) {
         return new PciDevicesController(sim);
@@ -68,6 +91,9 @@ final class PciDevicesController implements AutoCloseable {
 
             @Override
             public void onDelete(GenericKubernetesResource claim, boolean unknownFinalState) {
+                String uid = claim.getMetadata().getUid();
+                poolingOff.remove(uid);
+                if (givenBack.remove(uid)) return; // OnRemove already gave the device back
                 exec.schedule(() -> remove(claim), delay().toMillis(), TimeUnit.MILLISECONDS);
             }
         });
@@ -92,10 +118,18 @@ final class PciDevicesController implements AutoCloseable {
 
     /** lasso logs handler errors this way and requeues with exponential backoff. */
     private void requeueWithError(String name, String error) {
+        requeueWithError(name, "PCIDeviceClaimReconcile", error);
+    }
+
+    private void requeueWithError(String name, String handler, String error) {
         GenericKubernetesResource claim = Harvester.pciDeviceClaims(c).withName(name).get();
         if (claim != null) {
-            sim.agentLog(node(claim), "error syncing '" + name + "': handler PCIDeviceClaimReconcile: " + error + ", requeuing");
+            sim.agentLog(node(claim), "error syncing '" + name + "': handler " + handler + ": " + error + ", requeuing");
         }
+        requeue(name);
+    }
+
+    private void requeue(String name) {
         Duration next = backoff.merge(name, delay(), (a, b) -> a.multipliedBy(2).compareTo(MAX_BACKOFF) > 0 ? MAX_BACKOFF : a.multipliedBy(2));
         enqueue(name, next);
     }
@@ -103,9 +137,13 @@ final class PciDevicesController implements AutoCloseable {
     /** One step of reconcilePCIDeviceClaims(); requeues itself until passthrough is on. */
     private void reconcile(String name) {
         GenericKubernetesResource claim = Harvester.pciDeviceClaims(c).withName(name).get();
-        if (claim == null || claim.getMetadata().getDeletionTimestamp() != null) return;
-        if (sim.fault(Fault.CONTROLLER_DOWN)) {
+        if (claim == null) return;
+        if (sim.fault(Fault.CONTROLLER_DOWN) || sim.fault(Fault.ADDON_DISABLED)) {
             enqueue(name, delay()); // no pod is running: nothing happens until it is back
+            return;
+        }
+        if (claim.getMetadata().getDeletionTimestamp() != null) {
+            onRemove(claim);
             return;
         }
         String uid = claim.getMetadata().getUid();
@@ -114,9 +152,18 @@ final class PciDevicesController implements AutoCloseable {
             fixtures.add(uid); // a fixture seeded this claim's state: leave it as given
             return;
         }
+        poolingOff.putIfAbsent(uid, Harvester.poolingDisabled(claim));
+        if (!Harvester.hasClaimFinalizer(claim)) {
+            addFinalizer(name); // wrangler's OnRemove registration, on whichever agent sees the claim first
+            return; // the update is an event: the claim is queued again
+        }
         if (Boolean.TRUE.equals(claim.get("status", "passthroughEnabled"))) return;
         String node = node(claim);
         if (node == null || c.nodes().withName(node).get() == null) return; // no agent runs there
+        if (sim.fault(Fault.CLAIM_STUCK_TERMINATING) && Fault.NODE.equals(node)) {
+            enqueue(name, delay()); // that node's agent crash-loops: the claim waits for it
+            return;
+        }
         List<OwnerReference> owners = claim.getMetadata().getOwnerReferences();
         if (owners == null || owners.isEmpty() || !"PCIDevice".equals(owners.get(0).getKind())) {
             requeueWithError(name, "Cannot find PCIDevice that owns " + name);
@@ -130,6 +177,11 @@ final class PciDevicesController implements AutoCloseable {
         Harvester.PciDevice device = Harvester.PciDevice.of(pd);
         if (device.iommuGroup() == null || device.iommuGroup().isEmpty()) {
             requeueWithError(name, "missing group for address: " + device.address());
+            return;
+        }
+        if (Boolean.TRUE.equals(poolingOff.get(uid)) && !Harvester.isPerDeviceResourceName(device.resourceName(), device.name())) {
+            overrideResourceName(device, Harvester.perDeviceResourceName(device.resourceName(), device.name()));
+            enqueue(name, delay());
             return;
         }
         originalDriver.putIfAbsent(uid, device.driver() == null ? "" : device.driver());
@@ -179,19 +231,76 @@ final class PciDevicesController implements AutoCloseable {
         }
     }
 
-    /** PCIDeviceClaimOnRemove: rebind the original driver, take the device out of the plugin; the KubeVirt CR keeps its entry. */
+    /**
+     * wrangler's OnRemove for a claim with a deletionTimestamp: only a Ready agent on spec.nodeName
+     * processes it; then the device is given back and the finalizer dropped (the API server then
+     * deletes the claim).
+     */
+    private void onRemove(GenericKubernetesResource claim) {
+        String name = claim.getMetadata().getName();
+        String uid = claim.getMetadata().getUid();
+        if (!Harvester.hasClaimFinalizer(claim)) return; // nothing holds it: the API server deletes it
+        String node = node(claim);
+        for (String other : agentNodes()) {
+            if (!other.equals(node) && agentUp(other) && refusalsLogged.add(other + "/" + uid)) {
+                sim.agentLog(other, "error syncing '" + name + "': handler PCIDeviceClaimOnRemove: controller " + other
+                        + " cannot process claims for node " + node + ", requeuing");
+            }
+        }
+        if (node == null || !agentUp(node)) {
+            requeue(name); // stays Terminating until that node's agent runs again
+            return;
+        }
+        List<OwnerReference> owners = claim.getMetadata().getOwnerReferences();
+        if (owners == null || owners.isEmpty()) {
+            sim.agentLog(node, "Error getting claim's device: Cannot find PCIDevice that owns " + name);
+            requeueWithError(name, "PCIDeviceClaimOnRemove", "Cannot find PCIDevice that owns " + name);
+            return;
+        }
+        GenericKubernetesResource pd = Harvester.pciDevices(c).withName(owners.get(0).getName()).get();
+        if (pd == null) {
+            requeueWithError(name, "PCIDeviceClaimOnRemove", "pcidevices." + Harvester.GROUP + " \"" + owners.get(0).getName() + "\" not found");
+            return;
+        }
+        backoff.remove(name);
+        givenBack.add(uid);
+        // Upstream drops the finalizer after the handler (rebind, plugin removal, a 5 s sleep) returns.
+        // The sim drops it first so that a client which waits for the original driver (claim --delete)
+        // finds the claim gone too; the end state is the same.
+        removeFinalizer(name);
+        giveBack(claim, pd);
+    }
+
+    /** PCIDeviceClaimOnRemove for a claim deleted without a finalizer (fixture state): give the device back. */
     private void remove(GenericKubernetesResource claim) {
         if (exec.isShutdown()) return;
+        if (sim.fault(Fault.ADDON_DISABLED)) {
+            forget(claim); // no agent ever saw it: nothing was bound, nothing to give back
+            return;
+        }
         if (sim.fault(Fault.CONTROLLER_DOWN)) {
             exec.schedule(() -> remove(claim), delay().toMillis(), TimeUnit.MILLISECONDS);
             return;
         }
+        GenericKubernetesResource pd = Harvester.pciDevices(c).withName(claim.getMetadata().getName()).get();
+        if (pd == null) {
+            forget(claim);
+            return;
+        }
+        giveBack(claim, pd);
+    }
+
+    private void forget(GenericKubernetesResource claim) {
         String uid = claim.getMetadata().getUid();
         ours.remove(uid);
         fixtures.remove(uid);
         originalDriver.remove(uid);
-        GenericKubernetesResource pd = Harvester.pciDevices(c).withName(claim.getMetadata().getName()).get();
-        if (pd == null) return;
+        refusalsLogged.removeIf(k -> k.endsWith("/" + uid));
+    }
+
+    /** Rebind the original driver, take the device out of the plugin, restore a pooled name; the KubeVirt CR keeps its entry. */
+    private void giveBack(GenericKubernetesResource claim, GenericKubernetesResource pd) {
+        forget(claim);
         Harvester.PciDevice device = Harvester.PciDevice.of(pd);
         String node = device.node();
         if (Harvester.DRIVER_VFIO.equals(device.driver())) {
@@ -201,6 +310,79 @@ final class PciDevicesController implements AutoCloseable {
         }
         sim.agentLog(node, "Removing " + device.resourceName() + " from device plugin");
         advertise(node, device.resourceName());
+        String pooled = pooledName.remove(device.name());
+        if (pooled != null) restoreResourceName(device.name(), pooled); // (inference) the per-device name lives only as long as its claim
+    }
+
+    /**
+     * Whether the pcidevices agent on a node runs: a controller pod is there and no fault stops it.
+     * (The faults, not pod readiness, say whether an agent works: a test may switch a fault off
+     * without the crash-looping pod's status being rewritten.)
+     */
+    private boolean agentUp(String node) {
+        if (sim.fault(Fault.CONTROLLER_DOWN) || sim.fault(Fault.ADDON_DISABLED)) return false;
+        if (sim.fault(Fault.CLAIM_STUCK_TERMINATING) && Fault.NODE.equals(node)) return false;
+        return agentNodes().contains(node);
+    }
+
+    /** Nodes with a harvester-pcidevices-controller pod (not being deleted). */
+    private Set<String> agentNodes() {
+        String[] kv = Harvester.CONTROLLER_POD_SELECTOR.split("=", 2);
+        Set<String> out = new java.util.TreeSet<>();
+        for (var p : c.pods().inNamespace(Harvester.CONTROLLER_NAMESPACE).withLabel(kv[0], kv[1]).list().getItems()) {
+            if (p.getMetadata().getDeletionTimestamp() == null && p.getSpec().getNodeName() != null) out.add(p.getSpec().getNodeName());
+        }
+        return out;
+    }
+
+    private void addFinalizer(String name) {
+        Harvester.pciDeviceClaims(c).withName(name).edit(x -> {
+            List<String> f = x.getMetadata().getFinalizers() == null ? new java.util.ArrayList<>() : new java.util.ArrayList<>(x.getMetadata().getFinalizers());
+            if (!f.contains(Harvester.CLAIM_FINALIZER)) f.add(Harvester.CLAIM_FINALIZER);
+            x.getMetadata().setFinalizers(f);
+            return x;
+        });
+    }
+
+    private void removeFinalizer(String name) {
+        Harvester.pciDeviceClaims(c).withName(name).edit(x -> {
+            List<String> f = x.getMetadata().getFinalizers() == null ? new java.util.ArrayList<>() : new java.util.ArrayList<>(x.getMetadata().getFinalizers());
+            f.remove(Harvester.CLAIM_FINALIZER);
+            x.getMetadata().setFinalizers(f);
+            return x;
+        });
+    }
+
+    /** ensureIndividualDeviceResourceName: the override annotation, and the resource name the device then reports. */
+    @SuppressWarnings("unchecked")
+    private void overrideResourceName(Harvester.PciDevice device, String resource) {
+        pooledName.putIfAbsent(device.name(), device.resourceName());
+        Harvester.pciDevices(c).withName(device.name()).edit(pd -> {
+            Map<String, String> ann = pd.getMetadata().getAnnotations() == null ? new HashMap<>() : new HashMap<>(pd.getMetadata().getAnnotations());
+            ann.put(Harvester.OVERRIDE_RESOURCE_NAME_ANNOTATION, resource);
+            pd.getMetadata().setAnnotations(ann);
+            return pd;
+        });
+        Harvester.pciDevices(c).withName(device.name()).editStatus(pd -> {
+            ((Map<String, Object>) pd.getAdditionalProperties().get("status")).put("resourceName", resource);
+            return pd;
+        });
+    }
+
+    @SuppressWarnings("unchecked")
+    private void restoreResourceName(String device, String pooled) {
+        Harvester.pciDevices(c).withName(device).edit(pd -> {
+            if (pd.getMetadata().getAnnotations() != null) {
+                Map<String, String> ann = new HashMap<>(pd.getMetadata().getAnnotations());
+                ann.remove(Harvester.OVERRIDE_RESOURCE_NAME_ANNOTATION);
+                pd.getMetadata().setAnnotations(ann);
+            }
+            return pd;
+        });
+        Harvester.pciDevices(c).withName(device).editStatus(pd -> {
+            ((Map<String, Object>) pd.getAdditionalProperties().get("status")).put("resourceName", pooled);
+            return pd;
+        });
     }
 
     private String node(GenericKubernetesResource claim) {
@@ -230,6 +412,8 @@ final class PciDevicesController implements AutoCloseable {
             entry.put("resourceName", device.resourceName());
             entry.put("externalResourceProvider", true);
             pci.add(entry);
+            // harvester#10008: devices enabled in a short period end up listed twice
+            if (sim.fault(Fault.DUPLICATE_PERMITTED)) pci.add(new java.util.LinkedHashMap<>(entry));
             phd.put("pciHostDevices", pci);
             return kv;
         });

@@ -18,6 +18,9 @@ import io.fabric8.zjsonpatch.JsonPatch;
  * registered as webhook "pcidevices.harvesterhci.io" with failurePolicy Ignore: it only answers
  * when the controller is up. Denials are plain errors, which Harvester turns into HTTP 500
  * InternalError. Requests from the simulator's own controllers are not validated.
+ * Not yet version-aware: the fixture reports Harvester v1.9.0, whose pcidevices (v1.8+) converts
+ * `gpus` into hostDevices in the mutator instead of rejecting them; the v1.5–1.7 rejection is kept
+ * because attach --move-gpus and diagnose's gpus-field check are tested against it.
  */
 final class PciDevicesWebhook implements SimDispatcher.Interceptor {
     static final String DENIED = "admission webhook \"pcidevices.harvesterhci.io\" denied the request: ";
@@ -35,7 +38,7 @@ final class PciDevicesWebhook implements SimDispatcher.Interceptor {
     @Override
     public MockResponse intercept(RecordedRequest req, String path) {
         Matcher m = VM.matcher(path);
-        if (!m.matches() || SimDispatcher.fromSimulator(req) || sim.fault(Fault.CONTROLLER_DOWN)) return null;
+        if (!m.matches() || SimDispatcher.fromSimulator(req) || sim.fault(Fault.CONTROLLER_DOWN) || sim.fault(Fault.ADDON_DISABLED)) return null;
         String method = req.getMethod();
         boolean create = "POST".equals(method) && m.group(3) == null;
         boolean update = ("PUT".equals(method) || "PATCH".equals(method)) && m.group(3) != null;

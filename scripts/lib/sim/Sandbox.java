@@ -7,7 +7,6 @@ import java.nio.file.Path;
 import java.security.KeyPair;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.UUID;
 
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 
@@ -31,7 +30,7 @@ public final class Sandbox implements AutoCloseable {
         this.cluster = cluster;
         this.dir = dir;
         this.kubeconfig = dir.resolve("kubeconfig.yaml");
-        SimCluster.writeKubeconfig(kubeconfig, cluster.url(), "sandbox-" + UUID.randomUUID());
+        cluster.writeKubeconfig(kubeconfig);
         // The guest: an SSH server on loopback that answers lspci with whatever the running VMI holds.
         KeyPair user = GuestSshServer.newUserKey();
         this.identity = GuestSshServer.writeIdentity(dir.resolve("id_ed25519"), user, "sandbox");

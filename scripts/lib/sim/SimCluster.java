@@ -1,8 +1,8 @@
 //DEPS io.fabric8:kubernetes-server-mock
 //FILES sim/altra-cluster.yaml=altra-cluster.yaml
-//SOURCES ../Harvester.java ../KubeVirt.java Fault.java SimDispatcher.java
+//SOURCES ../Harvester.java ../KubeVirt.java Fault.java SimDispatcher.java SimCertificates.java ApiDiscovery.java
 //SOURCES ControllerPods.java PciDevicesController.java PciDeviceClaimWebhook.java
-//SOURCES KubeVirtController.java
+//SOURCES KubeVirtController.java AddonController.java FaultEffects.java
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -38,8 +38,10 @@ import io.fabric8.mockwebserver.MockWebServer;
 /**
  * A simulated Harvester cluster on 127.0.0.1: fabric8's Kubernetes mock server in CRUD mode,
  * seeded with {@code altra-cluster.yaml}, plus simulated controllers (pcidevices, KubeVirt)
- * that act on what clients change, and faults that can be switched on at any time. Used by the
- * tests and, unchanged, by the sandbox.
+ * that act on what clients change, and faults that can be switched on at any time. Like a real
+ * API server it speaks HTTPS with a certificate from its own CA, answers 401 Unauthorized without
+ * its bearer token, and serves discovery (so kubectl works against it). Used by the tests and,
+ * unchanged, by the sandbox and bench/.
  */
 public final class SimCluster implements AutoCloseable {
     /** User-Agent of the simulator's own client: its requests are not counted and never faulted. */
@@ -69,7 +71,9 @@ public final class SimCluster implements AutoCloseable {
             "VirtualMachineInstance", KubeVirt.VMIS,
             "KubeVirt", KubeVirt.KUBEVIRTS,
             "Node", NODES,
-            "Pod", PODS);
+            "Pod", PODS,
+            "Addon", Harvester.ADDONS,
+            "Setting", Harvester.SETTINGS);
 
     /** How the simulated controllers behave. */
     public static final class Options {
@@ -93,6 +97,8 @@ public final class SimCluster implements AutoCloseable {
     private final Options options;
     private final Set<Fault> faults = Collections.synchronizedSet(EnumSet.noneOf(Fault.class));
     private final SimDispatcher dispatcher;
+    private final SimCertificates certificates;
+    private final String token;
     private final KubernetesMockServer server;
     private final KubernetesClient admin;
     private final Path dir;
@@ -106,7 +112,7 @@ public final class SimCluster implements AutoCloseable {
         this.faults.addAll(options.faults);
         List<CustomResourceDefinitionContext> crds = new ArrayList<>();
         for (ResourceDefinitionContext c : List.of(Harvester.PCI_DEVICES, Harvester.PCI_DEVICE_CLAIMS, USB_DEVICES,
-                KubeVirt.VMS, KubeVirt.VMIS, KubeVirt.KUBEVIRTS)) {
+                KubeVirt.VMS, KubeVirt.VMIS, KubeVirt.KUBEVIRTS, Harvester.ADDONS, Harvester.SETTINGS)) {
             crds.add(new CustomResourceDefinitionContext.Builder()
                     .withGroup(c.getGroup()).withVersion(c.getVersion()).withKind(c.getKind()).withPlural(c.getPlural())
                     .withName(c.getPlural() + "." + c.getGroup()).withScope(c.isNamespaceScoped() ? "Namespaced" : "Cluster")
@@ -114,18 +120,58 @@ public final class SimCluster implements AutoCloseable {
                     .withStatusSubresource(c != KubeVirt.VMIS)
                     .build());
         }
-        this.dispatcher = new SimDispatcher(crds, faults);
-        this.server = new KubernetesMockServer(new Context(Serialization.jsonMapper()), new MockWebServer(),
-                new HashMap<>(), dispatcher, false);
-        server.init(InetAddress.getByName("127.0.0.1"), options.port);
+        this.token = "sim-token-" + UUID.randomUUID();
+        this.dispatcher = new SimDispatcher(crds, faults, token);
+        this.certificates = SimCertificates.create("harvester-sim");
+        MockWebServer web = new MockWebServer();
+        // HTTP/1.1 only (ALPN off): the JDK client's HTTP/2 breaks on large lists from this server.
+        web.setProtocols(List.of(io.fabric8.mockwebserver.vertx.Protocol.HTTP_1_1));
+        this.server = new KubernetesMockServer(new Context(Serialization.jsonMapper()), web, new HashMap<>(), dispatcher, true);
+        try {
+            server.init(InetAddress.getByName("127.0.0.1"), options.port);
+        } catch (RuntimeException e) {
+            throw new IOException("cannot listen on 127.0.0.1:" + options.port + " (" + rootMessage(e) + ")", e);
+        }
+        useOwnCertificate(web, certificates);
         this.admin = new KubernetesClientBuilder()
                 .withConfig(new ConfigBuilder().withMasterUrl(url()).withNamespace("default")
+                        .withCaCertData(certificates.caData()).withOauthToken(token)
                         .withUserAgent(SIM_USER_AGENT + "/1").withRequestRetryBackoffLimit(3).withHttp2Disable(true).build())
                 .withHttpClientFactory(new JdkHttpClientFactory())
                 .build();
         this.dir = Files.createTempDirectory("harvester-sim-");
         this.kubeconfig = dir.resolve("kubeconfig.yaml");
-        writeKubeconfig(kubeconfig, url(), "sim-token-" + UUID.randomUUID());
+        writeKubeconfig(kubeconfig);
+    }
+
+    /**
+     * Serves our CA-signed certificate instead of the mock server's self-signed one (which names
+     * no IP address, so kubectl rejects it, and no CA we could hand out). The mock server offers no
+     * option for it; its Vert.x server can swap certificates at run time, before any client connects.
+     */
+    private static void useOwnCertificate(MockWebServer web, SimCertificates certs) throws IOException {
+        try {
+            java.lang.reflect.Field f = MockWebServer.class.getDeclaredField("httpServer");
+            f.setAccessible(true);
+            io.vertx.core.http.HttpServer http = (io.vertx.core.http.HttpServer) f.get(web);
+            io.vertx.core.net.PemKeyCertOptions pem = new io.vertx.core.net.PemKeyCertOptions()
+                    .setCertValue(io.vertx.core.buffer.Buffer.buffer(certs.serverChainPem))
+                    .setKeyValue(io.vertx.core.buffer.Buffer.buffer(certs.serverKeyPem));
+            io.vertx.core.net.SSLOptions ssl = new io.vertx.core.net.SSLOptions().setKeyCertOptions(pem).setUseAlpn(false);
+            Boolean updated = http.updateSSLOptions(ssl).toCompletionStage().toCompletableFuture().get(30, java.util.concurrent.TimeUnit.SECONDS);
+            if (!Boolean.TRUE.equals(updated)) throw new IOException("the mock server kept its self-signed certificate");
+        } catch (ReflectiveOperationException | java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+            throw new IOException("cannot install the simulator's certificate: " + e, e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while installing the simulator's certificate", e);
+        }
+    }
+
+    private static String rootMessage(Throwable e) {
+        Throwable c = e;
+        while (c.getCause() != null && c.getCause() != c) c = c.getCause();
+        return c.getMessage() != null ? c.getMessage() : c.getClass().getSimpleName();
     }
 
     public static SimCluster start() {
@@ -135,6 +181,7 @@ public final class SimCluster implements AutoCloseable {
     public static SimCluster start(Options options) {
         try {
             SimCluster c = new SimCluster(options);
+            c.createNamespaces();
             if (options.seed) c.seed(fixture());
             c.startControllers();
             return c;
@@ -143,12 +190,23 @@ public final class SimCluster implements AutoCloseable {
         }
     }
 
+    /** The namespaces every Harvester cluster has (namespaced objects live in them; lookups can tell a wrong -n). */
+    private void createNamespaces() {
+        for (String ns : List.of("default", "kube-system", "kube-public", "harvester-system", "cattle-system")) {
+            admin.namespaces().resource(new io.fabric8.kubernetes.api.model.NamespaceBuilder().withNewMetadata().withName(ns)
+                    .endMetadata().withNewStatus().withPhase("Active").endStatus().build()).create();
+        }
+    }
+
     /** Simulated controllers; each later issue adds its own here. */
     private void startControllers() {
+        addInterceptor(new ApiDiscovery(dispatcher));
         addInterceptor(this::podLog);
         controllers.add(new ControllerPods(this));
         controllers.add(PciDevicesController.start(this));
         controllers.add(KubeVirtController.start(this));
+        controllers.add(AddonController.start(this));
+        controllers.add(FaultEffects.start(this));
     }
 
     /** Appends a line to the `agent` log of the pcidevices controller pod on a node (klog-style prefix added). */
@@ -207,7 +265,22 @@ public final class SimCluster implements AutoCloseable {
     }
 
     public String url() {
-        return "http://127.0.0.1:" + server.getPort();
+        return "https://127.0.0.1:" + server.getPort();
+    }
+
+    /** The bearer token the API server accepts (never print it). */
+    public String token() {
+        return token;
+    }
+
+    /** The CA that signed the API server's certificate, base64 PEM as certificate-authority-data holds it. */
+    public String caData() {
+        return certificates.caData();
+    }
+
+    /** Writes a kubeconfig for this cluster (context {@value #CONTEXT}): its URL, CA and token. */
+    public void writeKubeconfig(Path file) {
+        writeKubeconfig(file, url(), "certificate-authority-data: " + caData(), token);
     }
 
     public int port() {
@@ -298,8 +371,16 @@ public final class SimCluster implements AutoCloseable {
         return created;
     }
 
-    /** Writes a kubeconfig with one context, {@value #CONTEXT}, and a bearer token. */
+    /** Writes a kubeconfig with one context, {@value #CONTEXT}, and a bearer token (for a server without TLS). */
     public static void writeKubeconfig(Path file, String server, String token) {
+        writeKubeconfig(file, server, null, token);
+    }
+
+    /**
+     * Writes a kubeconfig with one context, {@value #CONTEXT}, and a bearer token; tls is the
+     * cluster's TLS line (e.g. "certificate-authority-data: ..." or "insecure-skip-tls-verify: true"), or null.
+     */
+    public static void writeKubeconfig(Path file, String server, String tls, String token) {
         String yaml = """
                 apiVersion: v1
                 kind: Config
@@ -307,7 +388,7 @@ public final class SimCluster implements AutoCloseable {
                 - name: harvester-sim
                   cluster:
                     server: %s
-                contexts:
+                %scontexts:
                 - name: %s
                   context:
                     cluster: harvester-sim
@@ -317,7 +398,7 @@ public final class SimCluster implements AutoCloseable {
                 - name: harvester-sim-admin
                   user:
                     token: %s
-                """.formatted(server, CONTEXT, CONTEXT, token);
+                """.formatted(server, tls == null ? "" : "    " + tls + "\n", CONTEXT, CONTEXT, token);
         try {
             Files.writeString(file, yaml);
             try {

@@ -20,12 +20,15 @@ public class SimDispatcher extends KubernetesCrudDispatcher {
     }
 
     private final Set<Fault> faults;
+    private final String bearer;
     private final List<Interceptor> interceptors = new CopyOnWriteArrayList<>();
     private final List<String> clientRequests = new CopyOnWriteArrayList<>();
 
-    public SimDispatcher(List<CustomResourceDefinitionContext> crds, Set<Fault> faults) {
+    /** token: the bearer token every request must carry, as the API server's token authenticator requires. */
+    public SimDispatcher(List<CustomResourceDefinitionContext> crds, Set<Fault> faults, String token) {
         super(crds);
         this.faults = faults;
+        this.bearer = "Bearer " + token;
     }
 
     public void addInterceptor(Interceptor i) {
@@ -49,6 +52,10 @@ public class SimDispatcher extends KubernetesCrudDispatcher {
     @Override
     public MockResponse dispatch(RecordedRequest request) {
         String path = request.getPath();
+        if (!bearer.equals(request.getHeader("Authorization"))) {
+            // What kube-apiserver answers when no authenticator accepts the request.
+            return status(401, "Unauthorized", "Unauthorized");
+        }
         if (!fromSimulator(request)) {
             clientRequests.add(request.getMethod() + " " + path);
             if (faults.contains(Fault.FORBIDDEN)) {
