@@ -166,7 +166,7 @@ class DiagnoseTest {
         assertEquals("Harvester v1.9.0, KubeVirt 1.8.4", lines.get(0), "the versions head the report");
         assertTrue(lines.get(1).matches("CHECK\\s+STATUS\\s+SUBJECT\\s+EVIDENCE"), lines.get(1));
         assertFalse(r.out().contains("WARN") || r.out().contains("FAIL") || r.out().contains("FIX:"), r.out());
-        for (String check : List.of("controller-pod", "controller-log", "pcidevice", "claimed", "owner-reference", "passthrough-enabled",
+        for (String check : List.of("addon", "controller-pod", "controller-log", "pcidevice", "claimed", "owner-reference", "passthrough-enabled",
                 "vfio-driver", "permitted", "permitted-selector", "allocatable", "shared-device", "vm-device", "vm-pinned", "run-strategy", "vmi-status")) {
             assertTrue(lines.stream().anyMatch(l -> l.matches(check + "\\s+PASS\\s+.*")), check + " missing:\n" + r.out());
         }

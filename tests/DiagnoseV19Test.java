@@ -99,6 +99,25 @@ class DiagnoseV19Test {
         }
     }
 
+    // ---- read once, then judge ----
+
+    @Test
+    void theRequestsDoNotGrowWithTheNumberOfDevices() {
+        try (SimCluster sim = SimCluster.start(fast())) {
+            Seed.gpuReady(sim);
+            sim.clearClientRequests();
+            Run.Result two = diagnose(sim, "--node", "altra", "-o", "json");
+            List<String> withTwo = sim.clientRequests();
+            for (String d : List.of("altra-000401000", "altra-000501000", "altra-000501001")) Seed.claim(sim, d, "admin", true);
+            sim.clearClientRequests();
+            Run.Result five = diagnose(sim, "--node", "altra", "-o", "json");
+            List<String> withFive = sim.clientRequests();
+            assertEquals(2, findings(two).stream().filter(f -> f.get("check").asText().equals("pcidevice")).count(), two.all());
+            assertEquals(5, findings(five).stream().filter(f -> f.get("check").asText().equals("pcidevice")).count(), five.all());
+            assertEquals(withTwo.size(), withFive.size(), "the same requests for 2 and 5 devices:\n" + withTwo + "\n" + withFive);
+        }
+    }
+
     // ---- the claim finalizer ----
 
     @Test

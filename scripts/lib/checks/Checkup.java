@@ -108,11 +108,11 @@ public final class Checkup {
                             + "--device <name>"));
         }
         List<GenericKubernetesResource> usb = listOrEmpty(c);
-        List<Pod> pods = ControllerHealth.pods(c);
+        List<Pod> pods = cluster.controllerPods();
         VmChecks.Cluster vms = VmChecks.read(c, t.vm() == null ? null : t.vm().getMetadata().getNamespace());
         for (Harvester.PciDevice d : t.devices()) {
             Pod pod = ControllerHealth.podOn(pods, d.node());
-            Passthrough.State state = Passthrough.read(c, d);
+            Passthrough.State state = stateOf(cluster, d);
             findings.addAll(Diagnosis.device(state, pod == null ? null : pod.getMetadata().getName(), usb));
             findings.addAll(nodeFindings(state));
             findings.addAll(VmChecks.sharing(vms, t.vm(), d, t.allDevices()));
@@ -121,6 +121,19 @@ public final class Checkup {
         findings.addAll(ReleaseChecks.claimsAndDevices(cluster, t.devices(), judged, now));
         if (t.vm() != null) findings.addAll(VmChecks.check(vms, t.vm(), t.devices(), t.allDevices(), usb));
         return ReleaseChecks.reconcile(findings, cluster);
+    }
+
+    /** Passthrough.read's snapshot of a device, from what was read once (no requests per device). */
+    static Passthrough.State stateOf(ReleaseChecks.Cluster s, Harvester.PciDevice device) {
+        List<Harvester.PciDevice> group = new ArrayList<>(s.pciDevices().stream().map(Harvester.PciDevice::of)
+                .filter(d -> device.node().equals(d.node()) && device.iommuGroup() != null && device.iommuGroup().equals(d.iommuGroup()))
+                .sorted(java.util.Comparator.comparing(Harvester.PciDevice::address))
+                .toList());
+        if (group.stream().noneMatch(d -> d.name().equals(device.name()))) group.add(0, device);
+        Map<String, Harvester.PciDeviceClaim> claims = new LinkedHashMap<>();
+        s.claims().forEach(r -> claims.put(r.getMetadata().getName(), Harvester.PciDeviceClaim.of(r)));
+        io.fabric8.kubernetes.api.model.Node node = s.nodes().stream().filter(n -> n.getMetadata().getName().equals(device.node())).findFirst().orElse(null);
+        return new Passthrough.State(device, List.copyOf(group), claims, s.kubevirt(), node);
     }
 
     /** Maintenance (#4888): a cordoned node stops VMs with host devices, which cannot migrate. */
