@@ -29,6 +29,21 @@ class PoolingOffTest {
     }
 
     @Test
+    void theBundledPatchMeansTheNamedGpuUnderItsOwnResourceNotAnotherNodesPooledOne() throws Exception {
+        try (SimCluster sim = SimCluster.start(HarvesterV19SimTest.fast()); KubernetesClient c = HarvesterV19SimTest.user(sim)) {
+            // the patch says {name: altra-000c01000, deviceName: nvidia.com/GA102_GEFORCE_RTX_3090}; with pooling off only
+            // bravo's GPU still has that pooled name
+            HarvesterV19SimTest.claimAndWait(sim, c, GPU, true);
+            HarvesterV19SimTest.claimAndWait(sim, c, AUDIO, true);
+            HarvesterV19SimTest.eventually("allocatable per device", () -> "1".equals(HarvesterV19SimTest.allocatable(sim, "altra", PER_DEVICE)));
+            Run.Result r = Run.against(sim, new attach(), "docker-host", "--dry-run");
+            assertEquals(0, r.exit(), r.all());
+            assertTrue(r.out().contains(GPU) && r.out().contains(PER_DEVICE), r.all());
+            assertTrue(!r.all().contains("bravo"), "not another node's GPU: " + r.all());
+        }
+    }
+
+    @Test
     void claimWithPoolingOffThenAttachThenVerifyInTheSandbox() throws Exception {
         Path dir = Files.createTempDirectory("pooling-off-");
         try (Sandbox box = Sandbox.start(dir, HarvesterV19SimTest.fast()); KubernetesClient c = HarvesterV19SimTest.user(box.cluster())) {
