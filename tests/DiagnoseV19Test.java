@@ -229,6 +229,12 @@ class DiagnoseV19Test {
 
             Run.Result text = diagnose(sim, "docker-host", "--device", GPU);
             assertTrue(text.out().lines().anyMatch(l -> l.startsWith("FIX: pass through a GPU on another node") && l.contains(BaremetalCheck.CHECK)), text.out());
+
+            // --fix tries neither the denied claim nor the attach that needs it
+            Run.Result fix = diagnose(sim, "docker-host", "--device", GPU, "--fix", "--yes", "--timeout", "5");
+            assertEquals(Cli.Exit.DIAGNOSE_FAIL.code, fix.exit(), fix.all());
+            assertTrue(fix.err().contains("--fix: nothing here is safe to fix automatically"), fix.all());
+            assertTrue(Harvester.pciDeviceClaims(sim.admin()).list().getItems().isEmpty(), "no claim was tried");
         }
     }
 

@@ -87,7 +87,8 @@ public final class ReleaseChecks {
      * <li>a guide-written claim (wrong name, short address): its owner-reference and claim-address findings are part of claim-shape's
      *     evidence; a claim that only lacks its ownerReference is the owner-reference check's (when its device is looked at);</li>
      * <li>a per-device resource name with a ".": the node-name dotted-name warning says less;</li>
-     * <li>a bare-metal GPU node: claiming the GPU (the fix of claimed/permitted/allocatable) is denied there, so those take its fix;</li>
+     * <li>a bare-metal GPU node: claiming the GPU (the fix of claimed/permitted/allocatable) is denied there, so those take its fix,
+     *     and neither the claim nor the attach that needs it is a remedy --fix may try;</li>
      * <li>hot-pluggable volumes with host devices (kubevirt#17124): the upgrade is the fix below Harvester v1.7.2 / v1.8.2,
      *     nothing to do from there on; an actual start failure replaces the warning about the spec.</li>
      * </ul>
@@ -112,11 +113,13 @@ public final class ReleaseChecks {
                     && findings.stream().anyMatch(o -> o.check().equals("owner-reference") && o.subject().equals(f.subject()))) continue;
             if (guideClaims.contains(f.subject()) && (f.check().equals("owner-reference") || f.check().equals("claim-address"))) continue;
             if (dottedResource && f.check().equals("dotted-name") && f.status() == Diagnosis.Status.WARN && !f.subject().contains("/")) continue;
-            Diagnosis.Finding denied = baremetal.stream().filter(b -> f.remedy() != null && f.remedy().kind() == Diagnosis.Remedy.Kind.CLAIM
+            Diagnosis.Finding denied = baremetal.stream().filter(b -> f.remedy() != null && f.remedy().kind() != Diagnosis.Remedy.Kind.RESTART_CONTROLLER
                     && b.subject().equals(f.remedy().device())).findFirst().orElse(null);
             if (denied != null) {
+                // Neither claiming nor attaching (which needs the claim) can work there: --fix must not try them.
+                boolean claim = f.remedy().kind() == Diagnosis.Remedy.Kind.CLAIM;
                 out.add(new Diagnosis.Finding(f.check(), f.status(), f.subject(), f.evidence() + " (claims for it are denied: see "
-                        + BaremetalCheck.CHECK + ")", denied.fix(), null));
+                        + BaremetalCheck.CHECK + ")", claim ? denied.fix() : f.fix(), null));
                 continue;
             }
             if (f.check().equals(HOTPLUG)) {
