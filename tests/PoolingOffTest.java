@@ -85,6 +85,12 @@ class PoolingOffTest {
             for (JsonNode f : Serialization.jsonMapper().readTree(diagnose.out())) {
                 assertTrue(!f.get("status").asText().equals("FAIL"), "no FAIL with pooling off: " + f + "\n" + diagnose.out());
             }
+
+            // detach with the bundled patch (pooled name, PCIDevice name) removes the per-device entry
+            Run.Result detach = Run.script(new detach(), with(List.of("docker-host", "--timeout", "30"), box.kubeFlags()).toArray(new String[0]));
+            assertEquals(0, detach.exit(), detach.all());
+            assertTrue(KubeVirt.hostDevices(KubeVirt.vms(sim.admin()).inNamespace("default").withName("docker-host").get()).stream()
+                    .noneMatch(h -> PER_DEVICE.equals(h.deviceName())), detach.all());
         }
     }
 }
