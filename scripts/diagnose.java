@@ -3,7 +3,7 @@
 //CDS
 //DESCRIPTION Check every known way PCI passthrough fails and print the fix for each
 //SOURCES lib/Cli.java lib/Kube.java lib/Harvester.java lib/KubeVirt.java lib/Passthrough.java lib/Render.java
-//SOURCES lib/Diagnosis.java lib/cli/Timeouts.java lib/checks/Checkup.java lib/steps/Fixing.java
+//SOURCES lib/Diagnosis.java lib/cli/Timeouts.java lib/checks/Checkup.java lib/steps/Fixing.java lib/checks/VersionCheck.java
 
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
@@ -107,10 +107,13 @@ public class diagnose implements Cli.Command {
             Render.structured(stdout, out.output, findings.stream().map(Diagnosis.Finding::asMap).toList());
             return;
         }
+        // The versions head the report (advice depends on them); their finding is not repeated in the table.
+        findings.stream().filter(f -> f.check().equals(VersionCheck.CHECK)).findFirst().ifPresent(v -> stdout.println(v.evidence()));
         boolean wide = out.output == Cli.Output.wide;
         Render.Table t = wide ? new Render.Table("CHECK", "STATUS", "SUBJECT", "EVIDENCE", "FIX")
                 : new Render.Table("CHECK", "STATUS", "SUBJECT", "EVIDENCE");
         for (Diagnosis.Finding f : findings) {
+            if (f.check().equals(VersionCheck.CHECK) && f.status() == Diagnosis.Status.PASS) continue;
             if (wide) t.row(f.check(), f.status(), f.subject(), f.evidence(), f.fix());
             else t.row(f.check(), f.status(), f.subject(), f.evidence());
         }

@@ -111,6 +111,15 @@ public class inventory implements Cli.Command {
             return Cli.Exit.OK;
         }
         printTable(stdout, devices);
+        if (out.output != Cli.Output.wide) {
+            // Pooling off (claim --no-pooling): the device has a resource of its own, which is what VMs must ask for.
+            for (DeviceRow d : devices) {
+                if (Harvester.isPerDeviceResourceName(d.resourceName(), d.name())) {
+                    stdout.println("NOTE: " + d.name() + " has resource pooling off: its resource is " + d.resourceName()
+                            + " (attach writes that name)");
+                }
+            }
+        }
         for (String w : warnings) stdout.println("WARNING: " + w);
         stdout.flush();
         return Cli.Exit.OK;

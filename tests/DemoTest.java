@@ -43,6 +43,11 @@ class DemoTest {
                 Arguments.of("bind-fails", 9, "Step 2 (claim)", "vfio-pci/bind: invalid argument"),
                 Arguments.of("not-permitted", 9, "Step 2 (claim)", "permitted             FAIL"),
                 Arguments.of("device-plugin-missing", 9, "Step 2 (claim)", "allocatable           FAIL"),
+                // Harvester v1.9: the claim meets the fault; diagnose's FIX line names the fix and the check (after "#")
+                Arguments.of("claim-stuck-terminating", 9, "Step 2 (claim)", "FIX: kubectl -n harvester-system delete pod harvester-pcidevices-controller-x7k2p   # controller-pod"),
+                Arguments.of("baremetal-gpu-node", 10, "Step 2 (claim)", "remove the label: kubectl label node altra harvesterhci.io/gpu-baremetal-workloads-   # claimed"),
+                Arguments.of("addon-disabled", 6, "Step 2 (claim)", "FIX: kubectl -n harvester-system patch addons.harvesterhci.io pcidevices-controller --type merge -p '{\"spec\":{\"enabled\":true}}'   # addon"),
+                Arguments.of("addon-no-devices", 6, "Step 2 (claim)", "FIX: upgrade to Harvester v1.9.0 or later   # addon-no-devices"),
                 Arguments.of("guest-no-device", 24, "Step 4 (verify)", "not visible in the guest"),
                 Arguments.of("guest-sudo-password", 25, "Step 4 (verify)", "sudo"));
     }
@@ -56,6 +61,15 @@ class DemoTest {
         assertTrue(r.out().contains("━━ 5/5 diagnose"), "diagnose runs after the failure: " + r.all());
         assertTrue((r.out() + r.err()).contains(cause), "the cause '" + cause + "' is named: " + r.all());
         assertFalse(r.out().contains("Done: the RTX 3090 is visible"), r.all());
+    }
+
+    @Test
+    void duplicatePermittedEntriesAreHarmlessTheRunbookPassesAndDiagnoseWarns() {
+        Run.Result r = demo("--fault", "duplicate-permitted");
+        assertEquals(0, r.exit(), r.all());
+        assertTrue(r.out().contains("RESULT: PASS") && r.out().contains("Done: the RTX 3090 is visible"), r.all());
+        assertTrue(r.out().lines().anyMatch(l -> l.matches("permitted-duplicates\\s+WARN\\s+nvidia.com/GA102_GEFORCE_RTX_3090\\s+.*harmless \\(harvester#10008\\).*")), r.out());
+        assertTrue(r.out().lines().anyMatch(l -> l.matches("\\d+ passed, [1-9]\\d* warnings, 0 failed")), r.out());
     }
 
     @Test

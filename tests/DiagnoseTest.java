@@ -163,9 +163,10 @@ class DiagnoseTest {
         Run.Result r = diagnose("docker-host");
         assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
         List<String> lines = r.out().lines().toList();
-        assertTrue(lines.get(0).matches("CHECK\\s+STATUS\\s+SUBJECT\\s+EVIDENCE"), lines.get(0));
+        assertEquals("Harvester v1.9.0, KubeVirt 1.8.4", lines.get(0), "the versions head the report");
+        assertTrue(lines.get(1).matches("CHECK\\s+STATUS\\s+SUBJECT\\s+EVIDENCE"), lines.get(1));
         assertFalse(r.out().contains("WARN") || r.out().contains("FAIL") || r.out().contains("FIX:"), r.out());
-        for (String check : List.of("controller-pod", "controller-log", "pcidevice", "claimed", "owner-reference", "passthrough-enabled",
+        for (String check : List.of("addon", "controller-pod", "controller-log", "pcidevice", "claimed", "owner-reference", "passthrough-enabled",
                 "vfio-driver", "permitted", "permitted-selector", "allocatable", "shared-device", "vm-device", "vm-pinned", "run-strategy", "vmi-status")) {
             assertTrue(lines.stream().anyMatch(l -> l.matches(check + "\\s+PASS\\s+.*")), check + " missing:\n" + r.out());
         }
@@ -190,7 +191,7 @@ class DiagnoseTest {
         });
         Run.Result wide = diagnose("docker-host", "--device", GPU, "-o", "wide");
         assertEquals(Cli.Exit.DIAGNOSE_FAIL.code, wide.exit(), wide.all());
-        assertTrue(wide.out().lines().findFirst().orElseThrow().matches("CHECK\\s+STATUS\\s+SUBJECT\\s+EVIDENCE\\s+FIX"), wide.out());
+        assertTrue(wide.out().lines().skip(1).findFirst().orElseThrow().matches("CHECK\\s+STATUS\\s+SUBJECT\\s+EVIDENCE\\s+FIX"), wide.out());
         assertTrue(wide.out().lines().anyMatch(l -> l.matches("vm-device\\s+FAIL\\s+default/docker-host\\s+.*attach docker-host --device " + GPU + " -n default")),
                 wide.out());
     }
@@ -647,10 +648,17 @@ class DiagnoseTest {
             tspec.put("volumes", vols);
             return vm;
         });
+        // The bug (kubevirt#17124) is fixed in Harvester v1.7.2 / v1.8.2 / v1.9.0: on v1.7.1 it applies.
+        Harvester.settings(c).withName(Harvester.SERVER_VERSION_SETTING).edit(st -> {
+            st.setAdditionalProperty("value", "v1.7.1");
+            return st;
+        });
+        Run.Result warned = json();
+        expect(warned, Cli.Exit.DIAGNOSE_WARN, "hotplug-volume-gpu", "WARN", "[scratch]", "virtctl removevolume docker-host --volume-name=scratch -n default");
         event("VirtualMachineInstance", "SyncFailed", "server error. command SyncVMI failed: \"LibvirtError(Code=67, Domain=10, Message='unsupported configuration: host doesn't support passthrough of host PCI devices')\"");
         Run.Result r = json();
-        expect(r, Cli.Exit.DIAGNOSE_FAIL, "hotplug-volume", "WARN", "[scratch]", "virtctl removevolume docker-host --volume-name=scratch -n default");
-        expect(r, Cli.Exit.DIAGNOSE_FAIL, "hotplug-volume", "FAIL", "host doesn't support passthrough", "virtctl removevolume docker-host");
+        expect(r, Cli.Exit.DIAGNOSE_FAIL, "hotplug-volume-gpu", "FAIL", "host doesn't support passthrough", "upgrade to Harvester v1.7.2 or later or unplug");
+        expect(r, Cli.Exit.DIAGNOSE_FAIL, "hotplug-volume-gpu", "FAIL", "host doesn't support passthrough", "virtctl removevolume docker-host");
     }
 
     @Test

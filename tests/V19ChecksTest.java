@@ -169,7 +169,14 @@ class V19ChecksTest {
                         List.of(DOTTED), List.of()),
                         List.of("resource-name-dot:FAIL"), "PCI_RESOURCE_… not set for resource"),
                 new Row("a VM asking for the dotted resource", () -> PoolingCheck.pooling(List.of(), List.of(DOTTED), List.of(vmWithDot)),
-                        List.of("resource-name-dot:FAIL"), "harvester#9399")));
+                        List.of("resource-name-dot:FAIL"), "harvester#9399"),
+                new Row("a dotted entry name with a pooled resource (VmChecks' dotted-name, not repeated)", () -> PoolingCheck.pooling(
+                        List.of(), List.of(GPU), List.of(yaml("""
+                                apiVersion: kubevirt.io/v1
+                                kind: VirtualMachine
+                                metadata: {name: docker-host, namespace: default}
+                                spec: {template: {spec: {domain: {devices: {hostDevices: [{name: gpu.1, deviceName: nvidia.com/GA102_GEFORCE_RTX_3090}]}}}}}
+                                """))), List.of(), null)));
     }
 
     // ---- bare-metal GPU nodes -----------------------------------------------------------------------
@@ -282,6 +289,8 @@ class V19ChecksTest {
                         List.of("allocation-stale:FAIL"), "virtctl stop docker-host -n default && kubectl -n default annotate vm docker-host harvesterhci.io/deviceAllocationDetails- && virtctl start docker-host -n default"),
                 new Row("device detached, annotation left", () -> AllocationCheck.staleAllocation(vm.apply("[\"altra-000c01000\"]", "[]"), devices),
                         List.of("allocation-stale:WARN"), "already in use"),
+                new Row("entry not named after a PCIDevice: says nothing about which GPU", () -> AllocationCheck.staleAllocation(
+                        vm.apply("[\"altra-000c01000\"]", "[{name: gpu1, deviceName: " + gpuRes + "}]"), devices), List.of(), null),
                 new Row("USB entries are not PCIDevices", () -> AllocationCheck.staleAllocation(
                         vm.apply("[\"altra-0951-1666-003002\"]", "[]"), devices), List.of(), null)));
     }

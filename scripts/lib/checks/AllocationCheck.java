@@ -38,8 +38,11 @@ public final class AllocationCheck {
             String resource = e.getKey();
             List<String> got = e.getValue().stream().filter(pciNames::contains).toList();
             if (got.isEmpty()) continue;
-            List<String> named = entries.stream().filter(hd -> resource.equals(hd.deviceName())).map(KubeVirt.HostDevice::name).toList();
-            if (named.isEmpty()) {
+            List<KubeVirt.HostDevice> forResource = entries.stream().filter(hd -> resource.equals(hd.deviceName())).toList();
+            // Entries named after no PCIDevice (hand-written names) say nothing about which device is meant.
+            List<String> named = forResource.stream().map(KubeVirt.HostDevice::name).filter(pciNames::contains).toList();
+            if (!forResource.isEmpty() && named.isEmpty()) continue;
+            if (forResource.isEmpty()) {
                 out.add(Diagnosis.Finding.warn(CHECK, ref, "annotation " + Harvester.ALLOCATION_ANNOTATION + " still lists " + got + " for " + resource
                         + ", which hostDevices no longer has: unclaiming " + String.join(", ", got) + " is refused (\"already in use\") until it is cleared",
                         fix(vm)));

@@ -1,5 +1,7 @@
 //SOURCES ../Cli.java ../Harvester.java ../KubeVirt.java ../Passthrough.java ../Diagnosis.java ../ControllerHealth.java ../VmChecks.java
+//SOURCES ReleaseChecks.java
 
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
@@ -47,7 +49,12 @@ public final class Checkup {
             return new Scope(vm, List.of(), List.of(), nodes, false, node);
         }
         List<Harvester.PciDevice> devices = new ArrayList<>();
-        if (device != null) {
+        if (device != null && all.isEmpty()) {
+            // No PCIDevice objects at all (add-on disabled, or not discovering): the add-on checks say why.
+            if (device.contains(":") && node == null) {
+                throw new Cli.UserError(Cli.Exit.USAGE, "--device " + device + " is a PCI address — add --node NODE, or pass the PCIDevice name (inventory lists them)");
+            }
+        } else if (device != null) {
             if (device.contains(":") && node == null) {
                 throw new Cli.UserError(Cli.Exit.USAGE, "--device " + device + " is a PCI address — add --node NODE, or pass the PCIDevice name (inventory lists them)");
             }
@@ -59,7 +66,7 @@ public final class Checkup {
             Harvester.pciDeviceClaims(c).list().getItems().forEach(r -> claimed.add(r.getMetadata().getName()));
             all.stream().filter(d -> claimed.contains(d.name()) && (node == null || node.equals(d.node()))).forEach(devices::add);
         }
-        if (node != null && device != null && !node.equals(devices.get(0).node())) {
+        if (node != null && !devices.isEmpty() && device != null && !node.equals(devices.get(0).node())) {
             throw new Cli.UserError(Cli.Exit.USAGE, "PCIDevice " + devices.get(0).name() + " is on node " + devices.get(0).node()
                     + ", not " + node + " — drop --node or pick a device of " + node);
         }
@@ -83,31 +90,50 @@ public final class Checkup {
     /** Every check for the scope: controller pods, each device, the other VMs holding it, and the VM. */
     public static List<Diagnosis.Finding> run(KubernetesClient c, Scope t) {
         String node = t.node();
-        List<Diagnosis.Finding> findings = new ArrayList<>(ControllerHealth.check(c, t.nodes()));
+        ReleaseChecks.Cluster cluster = ReleaseChecks.read(c);
+        Instant now = Instant.now();
+        List<Diagnosis.Finding> findings = new ArrayList<>(ReleaseChecks.cluster(cluster, now));
+        findings.addAll(ControllerHealth.check(c, t.nodes()));
         if (!t.pciApi()) {
             findings.add(Diagnosis.Finding.fail("pcidevices-api", Harvester.GROUP, "the server has no resource type pcidevices."
                             + Harvester.GROUP + ": the pcidevices-controller add-on is not enabled",
                     "kubectl -n harvester-system patch addons.harvesterhci.io pcidevices-controller --type merge -p '{\"spec\":{\"enabled\":true}}'"));
-            return findings;
+            return ReleaseChecks.reconcile(findings, cluster);
         }
         if (t.devices().isEmpty()) {
             findings.add(Diagnosis.Finding.warn("pcidevice", t.vm() != null ? KubeVirt.ref(t.vm()) : "-",
-                    t.vm() != null ? "the VM has no PCI host device" : "no claimed PCI devices" + (node != null ? " on node " + node : ""),
+                    t.allDevices().isEmpty() ? "no PCIDevice objects exist" : t.vm() != null ? "the VM has no PCI host device"
+                            : "no claimed PCI devices" + (node != null ? " on node " + node : ""),
                     "inventory" + (node != null ? " --node " + node : "") + "   # then: diagnose " + (t.vm() != null ? t.vm().getMetadata().getName() + " " : "")
                             + "--device <name>"));
         }
         List<GenericKubernetesResource> usb = listOrEmpty(c);
-        List<Pod> pods = ControllerHealth.pods(c);
+        List<Pod> pods = cluster.controllerPods();
         VmChecks.Cluster vms = VmChecks.read(c, t.vm() == null ? null : t.vm().getMetadata().getNamespace());
         for (Harvester.PciDevice d : t.devices()) {
             Pod pod = ControllerHealth.podOn(pods, d.node());
-            Passthrough.State state = Passthrough.read(c, d);
+            Passthrough.State state = stateOf(cluster, d);
             findings.addAll(Diagnosis.device(state, pod == null ? null : pod.getMetadata().getName(), usb));
             findings.addAll(nodeFindings(state));
             findings.addAll(VmChecks.sharing(vms, t.vm(), d, t.allDevices()));
         }
+        List<GenericKubernetesResource> judged = t.vm() != null ? List.of(t.vm()) : ReleaseChecks.allocatedTo(vms.vms(), t.devices());
+        findings.addAll(ReleaseChecks.claimsAndDevices(cluster, t.devices(), judged, now));
         if (t.vm() != null) findings.addAll(VmChecks.check(vms, t.vm(), t.devices(), t.allDevices(), usb));
-        return findings;
+        return ReleaseChecks.reconcile(findings, cluster);
+    }
+
+    /** Passthrough.read's snapshot of a device, from what was read once (no requests per device). */
+    static Passthrough.State stateOf(ReleaseChecks.Cluster s, Harvester.PciDevice device) {
+        List<Harvester.PciDevice> group = new ArrayList<>(s.pciDevices().stream().map(Harvester.PciDevice::of)
+                .filter(d -> device.node().equals(d.node()) && device.iommuGroup() != null && device.iommuGroup().equals(d.iommuGroup()))
+                .sorted(java.util.Comparator.comparing(Harvester.PciDevice::address))
+                .toList());
+        if (group.stream().noneMatch(d -> d.name().equals(device.name()))) group.add(0, device);
+        Map<String, Harvester.PciDeviceClaim> claims = new LinkedHashMap<>();
+        s.claims().forEach(r -> claims.put(r.getMetadata().getName(), Harvester.PciDeviceClaim.of(r)));
+        io.fabric8.kubernetes.api.model.Node node = s.nodes().stream().filter(n -> n.getMetadata().getName().equals(device.node())).findFirst().orElse(null);
+        return new Passthrough.State(device, List.copyOf(group), claims, s.kubevirt(), node);
     }
 
     /** Maintenance (#4888): a cordoned node stops VMs with host devices, which cannot migrate. */

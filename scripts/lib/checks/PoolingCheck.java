@@ -20,7 +20,7 @@ public final class PoolingCheck {
 
     /**
      * FAILs for claims whose pooling setting and their device's resource name disagree, and for
-     * per-device resource names or VM hostDevices names with a ".".
+     * per-device resource names with a "." (of a claimed device, or asked for by a VM's hostDevices).
      *
      * @param claims     every PCIDeviceClaim
      * @param pciDevices every PCIDevice
@@ -54,11 +54,10 @@ public final class PoolingCheck {
                 String res = hd.deviceName() == null ? "" : hd.deviceName();
                 int slash = res.indexOf('/');
                 boolean dotInResource = slash >= 0 && res.substring(slash + 1).contains(".");
-                boolean dotInName = hd.name() != null && hd.name().contains(".");
-                if (!dotInResource && !dotInName) continue;
+                // A dot in the entry's name alone (pooled resource) is VmChecks' dotted-name rule, with its patch.
+                if (!dotInResource) continue;
                 out.add(dotFinding(KubeVirt.ref(vm), "hostDevices entry {name: " + hd.name() + ", deviceName: " + res + "}",
-                        dotInResource ? "re-claim the device with pooling on (claim --force DEVICE), then attach it under its pooled resource name"
-                                : "rename the hostDevices entry without dots (stop the VM first)"));
+                        "re-claim the device with pooling on (claim --force DEVICE), then attach it under its pooled resource name"));
             }
         }
         return out;

@@ -1,6 +1,6 @@
 /**
- * Failure modes the simulator can switch on, each modelled on a real report (users-and-peers.md §5)
- * or on the source of harvester/pcidevices and kubevirt/kubevirt. Names are the sandbox's --fault values.
+ * Failure modes the simulator can switch on, each modelled on a real report (a harvester/harvester
+ * issue) or on the source of harvester/pcidevices and kubevirt/kubevirt. Names are the sandbox's --fault values.
  */
 public enum Fault {
     FORBIDDEN("every API request from a client answers 403 Forbidden (RBAC)"),

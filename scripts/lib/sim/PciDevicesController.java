@@ -17,10 +17,10 @@ import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
 
 /**
  * The claim side of harvester/pcidevices' agent (pkg/controller/pcideviceclaim): reconciles each
- * PCIDeviceClaim in the order the real controller does (facts §3.2: ownerReferences[0] lookup,
+ * PCIDeviceClaim in the order the real controller does (ownerReferences[0] lookup,
  * permit in the KubeVirt CR, bind to vfio-pci, device plugin, status), one step per
  * {@code controllerDelay}, logging the agent's real lines; on removal rebinds the original driver
- * and withdraws the device from the node (§3.3). It also installs the claim admission webhook.
+ * and withdraws the device from the node (OnRemove). It also installs the claim admission webhook.
  * Faults: BIND_FAILS, NOT_PERMITTED, DEVICE_PLUGIN_MISSING, DUPLICATE_PERMITTED; while
  * CONTROLLER_DOWN (or the add-on is disabled) it does nothing and catches up afterwards. Partly
  * claimed IOMMU groups are bound without complaint, as upstream.
@@ -405,7 +405,7 @@ final class PciDevicesController implements AutoCloseable {
             Map<String, Object> conf = (Map<String, Object>) spec.computeIfAbsent("configuration", k -> new HashMap<>());
             Map<String, Object> phd = (Map<String, Object>) conf.computeIfAbsent("permittedHostDevices", k -> new HashMap<>());
             List<Object> pci = new java.util.ArrayList<>((List<Object>) phd.getOrDefault("pciHostDevices", List.of()));
-            // An entry with externalResourceProvider: false is removed and re-added (§5).
+            // An entry with externalResourceProvider: false is removed and re-added (with the flag set to true).
             pci.removeIf(o -> o instanceof Map<?, ?> m && device.resourceName().equals(m.get("resourceName")));
             Map<String, Object> entry = new java.util.LinkedHashMap<>();
             entry.put("pciVendorSelector", device.vendorId() + ":" + device.deviceId());

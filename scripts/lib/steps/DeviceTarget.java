@@ -81,12 +81,17 @@ public final class DeviceTarget {
     /** The PCIDevice with that resource name (preferring one named `preferred`), on `node` when given. */
     private static VmHostDevices.Target byResourceName(KubernetesClient c, String res, String node, String preferred, boolean needPciDevice) {
         var op = Harvester.pciDevices(c);
-        List<Harvester.PciDevice> all = (node != null ? op.withLabel("nodename", node).list() : op.list()).getItems().stream()
+        List<Harvester.PciDevice> listed = (node != null ? op.withLabel("nodename", node).list() : op.list()).getItems().stream()
                 .map(Harvester.PciDevice::of)
-                .filter(d -> res.equals(d.resourceName()) && (node == null || node.equals(d.node())))
+                .filter(d -> node == null || node.equals(d.node()))
                 .toList();
+        List<Harvester.PciDevice> all = listed.stream().filter(d -> res.equals(d.resourceName())).toList();
         var named = all.stream().filter(d -> d.name().equals(preferred)).findFirst();
         if (named.isPresent()) return fromDevice(named.get());
+        // The named device was claimed with resource pooling off: it is that device, under its own resource name
+        // (the pooled name may still belong to the same model on another node).
+        var perDevice = listed.stream().filter(d -> d.name().equals(preferred) && Harvester.isPerDeviceResourceName(d.resourceName(), d.name())).findFirst();
+        if (perDevice.isPresent()) return fromDevice(perDevice.get());
         if (!needPciDevice) return new VmHostDevices.Target(preferred, res, node);
         if (node == null && preferred == null) {
             throw new Cli.UserError(Cli.Exit.USAGE, "--device-name needs --node (the same resource can exist on several nodes) "
