@@ -33,6 +33,16 @@ class DemoTest {
         assertTrue(out.contains("[10de:2204]") && out.contains("RESULT: PASS"), out);
         assertTrue(out.lines().anyMatch(l -> l.matches("\\d+ passed, \\d+ warnings, 0 failed")), out);
         assertTrue(out.contains("Done: the RTX 3090 is visible inside default/docker-host."), out);
+        // verify --docker: the guest's driver, Docker and its nvidia runtime, and a container that sees the GPU
+        assertTrue(out.contains("$ verify docker-host --docker --docker-image nvidia/cuda:12.4.1-base-ubuntu22.04"), out);
+        for (String check : List.of("guest-nvidia-driver", "guest-docker", "guest-nvidia-runtime", "guest-docker-gpu")) {
+            assertTrue(out.lines().anyMatch(l -> l.matches(check + "\\s+PASS\\s+.*")), check + ": " + out);
+        }
+        // diagnose --node-ssh: the node stand-in answers over SSH (Host altra in the sandbox's ssh_config)
+        assertTrue(out.contains("$ diagnose docker-host --device altra-000c01000 --node-ssh"), out);
+        for (String check : List.of("node-iommu", "node-iommu-group", "node-driver", "node-boot-console", "node-dmesg")) {
+            assertTrue(out.lines().anyMatch(l -> l.matches(check + "\\s+PASS\\s+.*")), check + ": " + out);
+        }
     }
 
     static Stream<Arguments> faults() {
