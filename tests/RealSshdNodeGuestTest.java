@@ -145,10 +145,13 @@ class RealSshdNodeGuestTest {
             }
             assertTrue(found.stream().allMatch(f -> f.get("status").asText().equals("PASS")), r.all());
             assertEquals(0, r.exit(), r.all());
-            assertTrue(finding(found, NodeChecks.GROUP).get("evidence").asText().contains("000c:00:01.0"), r.all());
-            // One login, one read-only inspection: the script sent as sh -c, nothing else.
-            assertEquals(1, sshd.commands().size(), sshd.commands().toString());
-            assertTrue(sshd.commands().get(0).startsWith("sh -c '#!/bin/sh"), sshd.commands().toString());
+            assertTrue(finding(found, NodeChecks.GROUP).get("evidence").asText().contains("IOMMU group 18 on the node holds [altra-000c01000, altra-000c01001]"), r.all());
+            // One login, one read-only inspection: the script sent as sh -c with the group and its functions, nothing else
+            // (the sshd log holds the command's lines).
+            String log = String.join("\n", sshd.commands());
+            assertTrue(log.startsWith("sh -c '#!/bin/sh"), log);
+            assertEquals(1, log.split("sh -c '#!/bin/sh", -1).length - 1, log);
+            assertTrue(log.endsWith("' inspect-node '" + node.path("root") + "' '18' '000c:01:00.0' '000c:01:00.1'"), log);
         }
     }
 
