@@ -54,7 +54,8 @@ class DemoTest {
                 Arguments.of("not-permitted", 9, "Step 2 (claim)", "permitted             FAIL"),
                 Arguments.of("device-plugin-missing", 9, "Step 2 (claim)", "allocatable           FAIL"),
                 Arguments.of("guest-no-device", 24, "Step 4 (verify)", "not visible in the guest"),
-                Arguments.of("guest-sudo-password", 25, "Step 4 (verify)", "sudo"));
+                Arguments.of("guest-sudo-password", 25, "Step 4 (verify)", "sudo"),
+                Arguments.of("no-nvidia-runtime", 26, "Step 4 (verify)", "do not include nvidia: the NVIDIA Container Toolkit"));
     }
 
     @ParameterizedTest(name = "{0}")

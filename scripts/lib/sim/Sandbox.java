@@ -57,6 +57,7 @@ public final class Sandbox implements AutoCloseable {
     private NodeSshServer startNode(KeyPair user) throws IOException {
         NodeSshServer.Options o = new NodeSshServer.Options();
         o.authorizedKey = user.getPublic();
+        o.faults = cluster::faults;
         o.devices = () -> Harvester.pciDevices(cluster.admin()).list().getItems().stream()
                 .map(Harvester.PciDevice::of).filter(d -> NODE_NAME.equals(d.node())).toList();
         NodeSshServer n = NodeSshServer.start(o);
