@@ -408,9 +408,12 @@ public class verify implements Cli.Command {
             Render.Table t = new Render.Table("CHECK", "STATUS", "SUBJECT", "EVIDENCE");
             for (Diagnosis.Finding f : software) t.row(f.check(), f.status(), f.subject(), f.evidence());
             t.print(stdout);
+            // One FIX line per distinct fix, naming the checks it answers (as diagnose prints them).
+            Map<String, List<String>> fixes = new LinkedHashMap<>();
             for (Diagnosis.Finding f : software) {
-                if (f.status() != Diagnosis.Status.PASS && f.fix() != null) stdout.println("FIX: " + f.fix() + "   # " + f.check());
+                if (f.status() != Diagnosis.Status.PASS && f.fix() != null) fixes.computeIfAbsent(f.fix(), k -> new ArrayList<>()).add(f.check());
             }
+            fixes.forEach((fix, checks) -> stdout.println("FIX: " + fix + "   # " + String.join(", ", checks)));
         }
         stdout.println("RESULT: " + report.get("result") + (!pass ? (anyNvidia ? " — no NVIDIA device in the guest" : " — expected device missing in the guest")
                 : Diagnosis.worst(software) == Diagnosis.Status.FAIL ? " — the guest's driver or Docker is not ready (FIX above)" : ""));
