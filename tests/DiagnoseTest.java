@@ -848,6 +848,7 @@ class DiagnoseTest {
         assertTrue(f.get("evidence").asText().startsWith("cannot SSH to rancher@127.0.0.1:" + closed + " ("), f.toString());
         assertTrue(f.get("evidence").asText().endsWith("node checks skipped"), f.toString());
         assertTrue(f.get("fix").asText().contains("Host altra"), f.toString());
+        assertTrue(f.get("fix").asText().endsWith("check with: ssh -p " + closed + " rancher@127.0.0.1 true"), f.toString());
         assertEquals("PASS", finding(r, "vmi-status", "PASS").get("status").asText(), "the API checks still run");
         long nodeFindings = Serialization.jsonMapper().readTree(r.out()).findValuesAsText("check").stream().filter(x -> x.startsWith("node-")).count();
         assertEquals(1, nodeFindings, r.out());

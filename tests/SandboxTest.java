@@ -151,4 +151,16 @@ class SandboxTest {
             assertTrue(r.out().lines().anyMatch(l -> l.matches("guest-nvidia-runtime\\s+FAIL\\s+.*")), r.out());
         }
     }
+
+    @Test
+    void nodeSudoPasswordFaultIsAWarnNamingTheSkippedChecks() throws Exception {
+        SimCluster.Options o = new SimCluster.Options();
+        o.faults.add(Fault.NODE_SUDO_PASSWORD);
+        try (Sandbox box = Sandbox.start(dir, o)) {
+            Run.Result r = diagnoseNode(box);
+            String f = nodeFinding(r, "node-sudo");
+            assertTrue(f.startsWith("WARN sudo -n asked for a password") && f.contains("skipped: IOMMU lines in dmesg (node-iommu)"), f);
+            assertTrue(nodeFinding(r, "node-driver").startsWith("PASS"), "the /sys checks still run: " + r.all());
+        }
+    }
 }

@@ -31,7 +31,7 @@ public final class NodeSshServer implements AutoCloseable {
         public Set<String> bootVga = new LinkedHashSet<>();
         /** sudo -n asks for a password (and dmesg is restricted to root). */
         public boolean sudoPassword;
-        /** Faults in force (IOMMU_OFF, BOOT_VGA_CONSOLE); the sandbox passes SimCluster::faults. */
+        /** Faults in force (IOMMU_OFF, BOOT_VGA_CONSOLE, NODE_SUDO_PASSWORD); the sandbox passes SimCluster::faults. */
         public Supplier<Set<Fault>> faults = Set::of;
 
         /** These options as the faults in force change them. */
@@ -44,7 +44,7 @@ public final class NodeSshServer implements AutoCloseable {
                 devices.stream().filter(d -> "10de".equalsIgnoreCase(d.vendorId()) && d.classId() != null && d.classId().startsWith("03"))
                         .findFirst().ifPresent(d -> o.bootVga.add(d.address()));
             }
-            o.sudoPassword = sudoPassword;
+            o.sudoPassword = sudoPassword || on.contains(Fault.NODE_SUDO_PASSWORD);
             return o;
         }
     }
