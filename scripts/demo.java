@@ -23,7 +23,7 @@ import picocli.CommandLine.Model.CommandSpec;
  */
 @Command(name = "demo", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Start the sandbox in-process and run the runbook as a user would:",
-                "inventory → claim → attach (restart, wait) → verify → diagnose.",
+                "inventory → claim → attach (restart, wait) → verify --docker → diagnose --node-ssh.",
                 "Exits 0 only if the GPU is verified inside the guest."})
 public class demo implements Cli.Command {
     static final String VM = "docker-host";
