@@ -882,4 +882,12 @@ class DiagnoseTest {
         assertEquals(Cli.Exit.USAGE.code, r.exit(), r.all());
         assertTrue(r.err().contains("--connect-timeout must be positive seconds"), r.err());
     }
+
+    @Test
+    void nodeSshWithNothingToLookAtIsOneWarnThatLeavesTheExitCode() {
+        Run.Result api = diagnose("-o", "json");
+        Run.Result r = diagnose("--node-ssh", "-o", "json");
+        assertEquals(api.exit(), r.exit(), r.all());
+        assertTrue(finding(r, "node-ssh", "WARN").get("evidence").asText().startsWith("no node to inspect"), r.out());
+    }
 }

@@ -188,6 +188,26 @@ class RealSshdNodeGuestTest {
         }
     }
 
+    @Test
+    void diagnoseNodeSshWithAnUnknownHostKeyIsOneWarnAndTheExitCodeOfTheApiChecks() throws Exception {
+        Seed.gpuReady(sim);
+        try (FakeHost node = FakeHost.copy("node-altra"); OpenSsh.Sshd sshd = serve(node, user, Map.of())) {
+            Run.Result api = Run.against(sim, new diagnose(), "--device", GPU, "-o", "json");
+            List<String> args = new ArrayList<>(List.of("--device", GPU, "--node-ssh", "--node-root", node.path("root").toString(), "-o", "json"));
+            args.addAll(sshFiles(node, sshd, "altra"));
+            Files.writeString(node.path("known_hosts"), ""); // the node's key was never recorded
+            Run.Result r = Run.against(sim, new diagnose(), args.toArray(new String[0]));
+            assertEquals(api.exit(), r.exit(), "the unreachable node alone does not change the exit code: " + r.all());
+            List<JsonNode> found = nodeFindings(r);
+            assertEquals(1, found.size(), found.toString());
+            JsonNode f = finding(found, NodeChecks.SSH);
+            assertEquals("WARN", f.get("status").asText());
+            assertTrue(f.get("evidence").asText().startsWith("cannot SSH to " + OpenSsh.user() + "@127.0.0.1:" + sshd.port() + " (")
+                    && f.get("evidence").asText().contains("host key"), f.toString());
+            assertEquals(List.of(), sshd.commands(), "nothing ran on a node whose key is not known");
+        }
+    }
+
     // ---- verify --docker end to end ----
 
     /** The VMI runs with the GPU; verify --docker --docker-image IMAGE into the guest fixture (fake lspci beside its nvidia-smi and docker). */

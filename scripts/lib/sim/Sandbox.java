@@ -47,7 +47,12 @@ public final class Sandbox implements AutoCloseable {
         this.sshConfig = dir.resolve("ssh_config");
         Files.writeString(sshConfig, "Host " + guest.host() + "\n  Port " + guest.port() + "\n  User " + GuestSshServer.DEFAULT_USER
                 + "\n  IdentityFile " + identity + "\n");
-        this.node = startNode(user);
+        try {
+            this.node = startNode(user);
+        } catch (IOException | RuntimeException e) {
+            guest.close();
+            throw e;
+        }
     }
 
     /**
