@@ -23,11 +23,13 @@ import picocli.CommandLine.Model.CommandSpec;
  */
 @Command(name = "demo", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Start the sandbox in-process and run the runbook as a user would:",
-                "inventory → claim → attach (restart, wait) → verify → diagnose.",
+                "inventory → claim → attach (restart, wait) → verify --docker → diagnose --node-ssh.",
                 "Exits 0 only if the GPU is verified inside the guest."})
 public class demo implements Cli.Command {
     static final String VM = "docker-host";
     static final String GPU = "altra-000c01000";
+    /** The image verify --docker runs with --gpus all (the sandbox's guest answers for any image). */
+    static final String CUDA_IMAGE = "nvidia/cuda:12.4.1-base-ubuntu22.04";
 
     @Mixin Cli.VerboseOption verbose;
     @Spec CommandSpec spec;
@@ -67,7 +69,7 @@ public class demo implements Cli.Command {
             out.println("VM default/docker-host (runStrategy RerunOnFailure, a USB stick attached). Faults: "
                     + (faults.isEmpty() ? "none" : box.cluster().faults()) + ".");
             String t = String.valueOf(timeoutSeconds);
-            List<String> verifyArgs = new ArrayList<>(List.of(VM));
+            List<String> verifyArgs = new ArrayList<>(List.of(VM, "--docker", "--docker-image", CUDA_IMAGE));
             verifyArgs.addAll(box.sshFlags());
             List<Step> steps = List.of(
                     new Step("inventory: the node's PCI devices by IOMMU group", "kubectl get pcidevices -o wide",
@@ -76,7 +78,8 @@ public class demo implements Cli.Command {
                             new claim(), List.of(GPU, "--timeout", t)),
                     new Step("attach: add the GPU to the VM (other host devices kept), restart, wait", "kubectl patch --type merge; kubectl delete vmi",
                             new attach(), List.of(VM, "--device", GPU, "--timeout", t)),
-                    new Step("verify: the GPU inside the guest over SSH", "ssh ... 'sudo lspci -nn | grep -i nvidia'",
+                    new Step("verify: the GPU inside the guest over SSH, its driver and Docker's nvidia runtime",
+                            "ssh ... 'sudo lspci -nn | grep -i nvidia'; nvidia-smi; docker run --gpus all",
                             new verify(), verifyArgs));
 
             int n = 0;
@@ -111,9 +114,11 @@ public class demo implements Cli.Command {
         return Cli.run(s.command(), out, err, args.toArray(new String[0]));
     }
 
-    /** Always the last step: on success it should find nothing to fix; on failure it names the cause. */
+    /** Always the last step: on success it should find nothing to fix; on failure it names the cause. With --node-ssh it also looks at the node. */
     private void diagnose(PrintWriter out, PrintWriter err, Sandbox box) {
-        run(out, err, box, 5, new Step("diagnose: every known failure mode, with the fix", "the Troubleshooting section",
-                new diagnose(), List.of(VM, "--device", GPU)));
+        List<String> args = new ArrayList<>(List.of(VM, "--device", GPU, "--node-ssh"));
+        args.addAll(box.sshFlags());
+        run(out, err, box, 5, new Step("diagnose: every known failure mode, the node's IOMMU and drivers over SSH, with the fix",
+                "the Troubleshooting section; ssh rancher@node dmesg", new diagnose(), args));
     }
 }

@@ -4,6 +4,7 @@
 //DESCRIPTION Check every known way PCI passthrough fails and print the fix for each
 //SOURCES lib/Cli.java lib/Kube.java lib/Harvester.java lib/KubeVirt.java lib/Passthrough.java lib/Render.java
 //SOURCES lib/Diagnosis.java lib/cli/Timeouts.java lib/checks/Checkup.java lib/steps/Fixing.java lib/checks/VersionCheck.java
+//SOURCES lib/checks/NodeSshCheck.java
 
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
@@ -32,7 +33,9 @@ import picocli.CommandLine.Model.CommandSpec;
 @Command(name = "diagnose", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Check every known way PCI passthrough fails and print the fix for each.",
                 "One line per check: PASS / WARN / FAIL, the evidence, then FIX: lines to paste.",
-                "Exit code: 0 all pass, 30 worst is WARN, 31 worst is FAIL."})
+                "With --node-ssh, also the node itself over SSH (read-only).",
+                "Exit code: 0 all pass, 30 worst is WARN, 31 worst is FAIL (a node that",
+                "cannot be reached over SSH is a WARN that alone leaves the exit code as it is)."})
 public class diagnose implements Cli.Command {
     @Mixin Kube.Options kube;
     @Mixin Cli.OutputOptions out;
@@ -58,6 +61,8 @@ public class diagnose implements Cli.Command {
             description = "With --fix: how long each remediation may wait (pod Ready, claim ready) (default: ${DEFAULT-VALUE})")
     int timeoutSeconds;
 
+    @Mixin NodeSshCheck.Options nodeSsh;
+
     public static void main(String... args) {
         Cli.main(new diagnose(), args);
     }
@@ -67,15 +72,16 @@ public class diagnose implements Cli.Command {
         PrintWriter stdout = spec.commandLine().getOut();
         PrintWriter stderr = spec.commandLine().getErr();
         Duration wait = Timeouts.positive(timeoutSeconds);
+        nodeSsh.validate();
         if (fix && !yes && System.console() == null) {
             throw new Cli.UserError(Cli.Exit.USAGE, "--fix needs confirmation and stdin is not a terminal — add --yes to fix without asking");
         }
         try (KubernetesClient client = kube.client()) {
             String ns = kube.namespace();
-            List<Diagnosis.Finding> findings = Checkup.run(client, Checkup.scope(client, ns, vmName, device, node));
+            List<Diagnosis.Finding> findings = check(client, ns, stderr);
             if (!fix) {
                 report(stdout, findings);
-                return Diagnosis.exitFor(Diagnosis.worst(findings));
+                return NodeSshCheck.exitFor(findings);
             }
             // With --fix, -o json/yaml prints only the final report, so stdout stays one document.
             if (!out.structured()) report(stdout, findings);
@@ -85,7 +91,7 @@ public class diagnose implements Cli.Command {
                 stderr.println(remedies.isEmpty() ? "--fix: nothing here is safe to fix automatically; run the FIX commands yourself"
                         : "--fix: nothing changed");
                 if (out.structured()) report(stdout, findings);
-                return Diagnosis.exitFor(Diagnosis.worst(findings));
+                return NodeSshCheck.exitFor(findings);
             }
             if (yes) {
                 stderr.println("--fix will run:");
@@ -94,10 +100,21 @@ public class diagnose implements Cli.Command {
             for (Diagnosis.Remedy r : remedies) Fixing.apply(client, r, wait, stderr);
             stderr.println("checking again:");
             stderr.flush();
-            findings = Checkup.run(client, Checkup.scope(client, ns, vmName, device, node));
+            findings = check(client, ns, stderr);
             report(stdout, findings);
-            return Diagnosis.exitFor(Diagnosis.worst(findings));
+            return NodeSshCheck.exitFor(findings);
         }
+    }
+
+    /** The API checks, then (with --node-ssh) what only the node can tell. */
+    private List<Diagnosis.Finding> check(KubernetesClient client, String ns, PrintWriter stderr) {
+        Checkup.Scope scope = Checkup.scope(client, ns, vmName, device, node);
+        List<Diagnosis.Finding> findings = new ArrayList<>(Checkup.run(client, scope));
+        findings.addAll(NodeSshCheck.run(client, scope, nodeSsh, note -> {
+            stderr.println("diagnose: " + note);
+            stderr.flush();
+        }));
+        return findings;
     }
 
     // ---- report ----

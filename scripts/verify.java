@@ -2,11 +2,10 @@
 //JAVA 17+
 //CDS
 //DESCRIPTION Prove the device is visible inside the guest: lspci -nn over SSH (ssh_config, ssh-agent, ProxyJump, verified host keys)
-//SOURCES lib/Cli.java lib/Kube.java lib/Harvester.java lib/KubeVirt.java lib/Render.java lib/ssh/SshSession.java
+//SOURCES lib/Cli.java lib/Kube.java lib/Harvester.java lib/KubeVirt.java lib/Render.java lib/ssh/SshSession.java lib/ssh/SshOptions.java
+//SOURCES lib/checks/GuestDocker.java
 
 import java.io.PrintWriter;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -35,12 +34,14 @@ import picocli.CommandLine.Model.CommandSpec;
                 "(ssh_config Host/Match/Include/ProxyJump, ssh-agent then key files, host",
                 "key checked against known_hosts) and looks for each device's",
                 "vendor:device id in `lspci -nn`. The VM name is an ssh_config Host alias",
-                "when a Host block matches it; otherwise verify uses the VMI's IP address."},
+                "when a Host block matches it; otherwise verify uses the VMI's IP address.",
+                "With --docker, also the guest's NVIDIA driver, Docker and its nvidia runtime."},
         footer = {"", "Exit codes: 0 visible, 2 bad option or ssh_config (e.g. a ProxyJump loop),",
                 "20 VM not running with the device, 21 cannot connect (names the jump host when",
                 "that is what fails), 22 keys refused or a passphrase key without a terminal,",
                 "23 host key unknown, changed or revoked,",
                 "24 device not visible in the guest, 25 sudo needs a password,",
+                "26 --docker: the NVIDIA driver, Docker or its nvidia runtime missing or broken,",
                 "8 lspci missing (or the driver, with --require-driver), 9 timeout."})
 public class verify implements Cli.Command {
     /** `01:00.0 VGA compatible controller [0300]: NVIDIA Corporation GA102 [GeForce RTX 3090] [10de:2204] (rev a1)` */
@@ -76,17 +77,7 @@ public class verify implements Cli.Command {
     @Option(names = "--port", paramLabel = "PORT", description = "Guest SSH port (default: ssh_config Port, else 22)")
     Integer port;
 
-    @Option(names = {"-i", "--identity"}, paramLabel = "FILE", description = "Private key file, as ssh -i (repeatable; added before ssh_config IdentityFile; default ~/.ssh/id_rsa, id_ecdsa, id_ed25519). ssh-agent keys (SSH_AUTH_SOCK) come first; IdentitiesOnly yes limits them to these files.")
-    List<Path> identities = new ArrayList<>();
-
-    @Option(names = "--ssh-config", paramLabel = "FILE", description = "OpenSSH client config, as ssh -F (default: ~/.ssh/config, then /etc/ssh/ssh_config)")
-    Path sshConfig;
-
-    @Option(names = "--known-hosts", paramLabel = "FILE", description = "known_hosts file, instead of ssh_config UserKnownHostsFile (default: ~/.ssh/known_hosts, known_hosts2)")
-    Path knownHosts;
-
-    @Option(names = "--accept-new", description = "Record the host key of a guest not yet in known_hosts (StrictHostKeyChecking=accept-new; hashed when the file is or HashKnownHosts yes); a changed or revoked key is still refused")
-    boolean acceptNew;
+    @Mixin SshOptions ssh;
 
     @Option(names = "--sudo", negatable = true, defaultValue = "true", fallbackValue = "true",
             description = "Run lspci through `sudo -n` as the runbook does (default: on; --no-sudo runs plain lspci -nn)")
@@ -98,18 +89,24 @@ public class verify implements Cli.Command {
     @Option(names = "--require-driver", description = "Fail (exit 8) when the NVIDIA driver is missing or sees no GPU; implies --nvidia-smi")
     boolean requireDriver;
 
-    @Option(names = "--connect-timeout", paramLabel = "SECONDS", description = "SSH connect timeout per hop (default: ssh_config ConnectTimeout, else 10)")
-    Integer connectTimeout;
-
     @Option(names = "--command-timeout", paramLabel = "SECONDS", defaultValue = "30", description = "Timeout of each command in the guest (default: ${DEFAULT-VALUE})")
     int commandTimeout;
+
+    @Option(names = "--docker", description = "Also check the guest's software: nvidia-smi -L lists the attached GPU, Docker runs and its runtimes include nvidia (NVIDIA Container Toolkit); each missing piece is a FAIL with the install command (exit 26)")
+    boolean docker;
+
+    @Option(names = "--docker-image", paramLabel = "IMAGE", description = "With --docker: also run `docker run --rm --gpus all IMAGE nvidia-smi -L` and look for the GPU (e.g. nvidia/cuda:12.4.1-base-ubuntu22.04; implies --docker)")
+    String dockerImage;
+
+    @Option(names = "--docker-timeout", paramLabel = "SECONDS", defaultValue = "600", description = "Timeout of docker run, which may pull the image first (default: ${DEFAULT-VALUE})")
+    int dockerTimeout;
 
     public static void main(String... args) {
         Cli.main(new verify(), args);
     }
 
     /** A hostDevice of the VMI that is a Harvester PCIDevice, with the id the guest should show. */
-    record Expected(String name, String resourceName, String vendorDevice, String pciDevice) {}
+    record Expected(String name, String resourceName, String vendorDevice, String pciDevice, Harvester.PciDevice device) {}
 
     /** One parsed `lspci -nn` line. */
     record GuestDevice(String slot, String className, String classId, String description, String vendorId, String deviceId) {
@@ -122,18 +119,16 @@ public class verify implements Cli.Command {
     public Cli.Exit execute() {
         PrintWriter stdout = spec.commandLine().getOut();
         PrintWriter stderr = spec.commandLine().getErr();
-        if ((connectTimeout != null && connectTimeout <= 0) || commandTimeout <= 0) {
-            throw new Cli.UserError(Cli.Exit.USAGE, "--connect-timeout and --command-timeout must be positive seconds, e.g. --command-timeout 30");
+        if (commandTimeout <= 0 || dockerTimeout <= 0) {
+            throw new Cli.UserError(Cli.Exit.USAGE, "--command-timeout and --docker-timeout must be positive seconds, e.g. --command-timeout 30");
         }
+        ssh.validate();
         if (port != null && (port < 1 || port > 65535)) {
             throw new Cli.UserError(Cli.Exit.USAGE, "--port " + port + " is not a TCP port — use 1-65535, e.g. --port 22");
         }
-        for (Path id : identities) {
-            if (!Files.isRegularFile(id)) {
-                throw new Cli.UserError(Cli.Exit.USAGE, "--identity " + id + " does not exist — pass the path of a private key file, e.g. ~/.ssh/id_ed25519");
-            }
-        }
         if (requireDriver) nvidiaSmi = true;
+        if (dockerImage != null) docker = true;
+        GuestDocker.checkImage(dockerImage);
 
         // Preconditions: the VM runs, with the device in its instance's spec.
         String ns = kube.namespace();
@@ -147,9 +142,8 @@ public class verify implements Cli.Command {
         }
 
         // Where to connect: flags, then ssh_config (the VM name as a Host alias, else the VMI's IP), then defaults.
-        SshConfig config = SshConfig.standard(sshConfig);
-        SshTarget.Overrides overrides = new SshTarget.Overrides(user, port, identities, knownHosts, acceptNew,
-                connectTimeout == null ? null : Duration.ofSeconds(connectTimeout), System.getenv());
+        SshConfig config = ssh.config();
+        SshTarget.Overrides overrides = ssh.overrides(user, port);
         SshTarget target;
         if (host != null) {
             target = SshTarget.resolve(config, host, null, "--host", null, overrides);
@@ -167,6 +161,7 @@ public class verify implements Cli.Command {
         List<GuestDevice> guest;
         List<String> unparsed = new ArrayList<>();
         Map<String, Object> driver = null;
+        List<Diagnosis.Finding> software = List.of();
         Map<String, Object> guestReport = new LinkedHashMap<>();
         try (SshSession session = SshSession.open(target, "guest", note -> {
             stderr.println("verify: " + note);
@@ -187,6 +182,7 @@ public class verify implements Cli.Command {
             checkLspciRan(lspci, target);
             guest = parseLspci(lspci.out(), unparsed);
             if (nvidiaSmi) driver = driverView(session.run("nvidia-smi -L", Duration.ofSeconds(commandTimeout)));
+            if (docker) software = GuestDocker.check(guestShell(session), GuestDocker.gpus(expected.stream().map(Expected::device).toList()), dockerImage);
         }
 
         // Report: each expected device found (or not) in the guest.
@@ -210,6 +206,7 @@ public class verify implements Cli.Command {
         List<GuestDevice> nvidia = guest.stream().filter(g -> NVIDIA.equalsIgnoreCase(g.vendorId())).toList();
         boolean pass = anyNvidia ? !nvidia.isEmpty() : allPresent;
         boolean driverFails = requireDriver && driver != null && !"OK".equals(driver.get("status"));
+        boolean softwareFails = Diagnosis.worst(software) == Diagnosis.Status.FAIL;
 
         Map<String, Object> report = new LinkedHashMap<>();
         report.put("vm", ns + "/" + vmName);
@@ -222,12 +219,13 @@ public class verify implements Cli.Command {
         report.put("lspci", guest.stream().map(verify::guestMap).toList());
         if (!unparsed.isEmpty()) report.put("unparsedLspciLines", unparsed);
         if (driver != null) report.put("driver", driver);
-        report.put("result", pass && !driverFails ? "PASS" : "FAIL");
+        if (docker) report.put("docker", software.stream().map(Diagnosis.Finding::asMap).toList());
+        report.put("result", pass && !driverFails && !softwareFails ? "PASS" : "FAIL");
 
         if (out.structured()) {
             Render.structured(stdout, out.output, report);
         } else {
-            printTable(stdout, report, devices, nvidia, driver, target, guestReport, pass);
+            printTable(stdout, report, devices, nvidia, driver, software, target, guestReport, pass);
         }
         if (!pass) {
             String missing = anyNvidia ? "no NVIDIA (10de) device"
@@ -237,6 +235,13 @@ public class verify implements Cli.Command {
                     + " — restart the VM so it boots with the device (virtctl restart " + vmName + "), then run: diagnose " + vmName);
             stderr.flush();
             return Cli.Exit.DEVICE_ABSENT;
+        }
+        if (softwareFails) {
+            stderr.println("verify: the device is visible but " + String.join(", ", software.stream()
+                    .filter(f -> f.status() == Diagnosis.Status.FAIL).map(Diagnosis.Finding::check).toList())
+                    + " failed in the guest — run the FIX commands above in the guest, then verify again with --docker");
+            stderr.flush();
+            return Cli.Exit.GUEST_SOFTWARE;
         }
         if (driverFails) {
             stderr.println("verify: the device is visible but the NVIDIA driver is not working in the guest (" + driver.get("message")
@@ -281,7 +286,7 @@ public class verify implements Cli.Command {
                 }
                 continue; // e.g. a USB device: not something lspci shows
             }
-            expected.add(new Expected(hd.name(), hd.deviceName(), d.vendorDevice(), d.name()));
+            expected.add(new Expected(hd.name(), hd.deviceName(), d.vendorDevice(), d.name(), d));
         }
         if (expected.isEmpty() && !(anyNvidia && device == null && deviceName == null)) {
             String which = device != null ? "hostDevice named " + device : deviceName != null ? "hostDevice with resource " + deviceName : "PCI hostDevice";
@@ -364,7 +369,7 @@ public class verify implements Cli.Command {
     }
 
     private void printTable(PrintWriter stdout, Map<String, Object> report, List<Map<String, Object>> devices,
-                            List<GuestDevice> nvidia, Map<String, Object> driver, SshTarget target,
+                            List<GuestDevice> nvidia, Map<String, Object> driver, List<Diagnosis.Finding> software, SshTarget target,
                             Map<String, Object> guest, boolean pass) {
         stdout.println("VM:     " + report.get("vm") + " (Running on " + report.get("node") + ")");
         String entry = String.valueOf(guest.get("knownHostsEntry"));
@@ -399,8 +404,30 @@ public class verify implements Cli.Command {
                 stdout.println("  GPU " + gpu.get("index") + ": " + gpu.get("name") + " (UUID: " + gpu.get("uuid") + ")");
             }
         }
-        stdout.println("RESULT: " + report.get("result") + (pass ? "" : anyNvidia ? " — no NVIDIA device in the guest" : " — expected device missing in the guest"));
+        if (!software.isEmpty()) {
+            stdout.println();
+            Render.Table t = new Render.Table("CHECK", "STATUS", "SUBJECT", "EVIDENCE");
+            for (Diagnosis.Finding f : software) t.row(f.check(), f.status(), f.subject(), f.evidence());
+            t.print(stdout);
+            // One FIX line per distinct fix, naming the checks it answers (as diagnose prints them).
+            Map<String, List<String>> fixes = new LinkedHashMap<>();
+            for (Diagnosis.Finding f : software) {
+                if (f.status() != Diagnosis.Status.PASS && f.fix() != null) fixes.computeIfAbsent(f.fix(), k -> new ArrayList<>()).add(f.check());
+            }
+            fixes.forEach((fix, checks) -> stdout.println("FIX: " + fix + "   # " + String.join(", ", checks)));
+        }
+        stdout.println("RESULT: " + report.get("result") + (!pass ? (anyNvidia ? " — no NVIDIA device in the guest" : " — expected device missing in the guest")
+                : Diagnosis.worst(software) == Diagnosis.Status.FAIL ? " — the guest's driver or Docker is not ready (FIX above)" : ""));
         stdout.flush();
+    }
+
+    /** The SSH session as the guest checks see it; docker run may pull the image first, so it gets --docker-timeout. */
+    private RemoteShell guestShell(SshSession session) {
+        return command -> {
+            Duration limit = Duration.ofSeconds(command.contains("docker run ") ? dockerTimeout : commandTimeout);
+            SshSession.Result r = session.run(command, limit);
+            return new RemoteShell.Result(r.exit(), r.out(), r.err());
+        };
     }
 
     private static Map<String, Object> guestMap(GuestDevice g) {

@@ -48,6 +48,8 @@ class CatalogTest {
         Run.Result demo = jbang(work, jbangDir, "--offline", "demo@hv", "--delay-ms", "50");
         assertEquals(0, demo.exit(), demo.all());
         assertTrue(demo.out().contains("RESULT: PASS"), demo.all());
+        // diagnose --node-ssh sends scripts/lib/node/inspect-node.sh (//FILES): it travels too
+        assertTrue(demo.out().lines().anyMatch(l -> l.matches("node-iommu\\s+PASS\\s+.*")), demo.all());
 
         Run.Result info = jbang(work, jbangDir, "--offline", "info", "tools", "inventory@hv");
         assertEquals(0, info.exit(), info.all());

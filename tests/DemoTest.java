@@ -33,6 +33,16 @@ class DemoTest {
         assertTrue(out.contains("[10de:2204]") && out.contains("RESULT: PASS"), out);
         assertTrue(out.lines().anyMatch(l -> l.matches("\\d+ passed, \\d+ warnings, 0 failed")), out);
         assertTrue(out.contains("Done: the RTX 3090 is visible inside default/docker-host."), out);
+        // verify --docker: the guest's driver, Docker and its nvidia runtime, and a container that sees the GPU
+        assertTrue(out.contains("$ verify docker-host --docker --docker-image nvidia/cuda:12.4.1-base-ubuntu22.04"), out);
+        for (String check : List.of("guest-nvidia-driver", "guest-docker", "guest-nvidia-runtime", "guest-docker-gpu")) {
+            assertTrue(out.lines().anyMatch(l -> l.matches(check + "\\s+PASS\\s+.*")), check + ": " + out);
+        }
+        // diagnose --node-ssh: the node stand-in answers over SSH (Host altra in the sandbox's ssh_config)
+        assertTrue(out.contains("$ diagnose docker-host --device altra-000c01000 --node-ssh"), out);
+        for (String check : List.of("node-iommu", "node-iommu-group", "node-driver", "node-boot-console", "node-dmesg")) {
+            assertTrue(out.lines().anyMatch(l -> l.matches(check + "\\s+PASS\\s+.*")), check + ": " + out);
+        }
     }
 
     static Stream<Arguments> faults() {
@@ -49,7 +59,8 @@ class DemoTest {
                 Arguments.of("addon-disabled", 6, "Step 2 (claim)", "FIX: kubectl -n harvester-system patch addons.harvesterhci.io pcidevices-controller --type merge -p '{\"spec\":{\"enabled\":true}}'   # addon"),
                 Arguments.of("addon-no-devices", 6, "Step 2 (claim)", "FIX: upgrade to Harvester v1.9.0 or later   # addon-no-devices"),
                 Arguments.of("guest-no-device", 24, "Step 4 (verify)", "not visible in the guest"),
-                Arguments.of("guest-sudo-password", 25, "Step 4 (verify)", "sudo"));
+                Arguments.of("guest-sudo-password", 25, "Step 4 (verify)", "sudo"),
+                Arguments.of("no-nvidia-runtime", 26, "Step 4 (verify)", "do not include nvidia: the NVIDIA Container Toolkit"));
     }
 
     @ParameterizedTest(name = "{0}")

@@ -769,4 +769,133 @@ class DiagnoseTest {
         });
         expect(json(), Cli.Exit.DIAGNOSE_FAIL, "same-node", "FAIL", "bravo-000041001=bravo", "detach docker-host");
     }
+
+    // ---- --node-ssh (the node stand-in scripts/lib/sim/NodeSshServer.java; real sshd: tests/RealSshdNodeGuestTest.java) ----
+
+    /** A node stand-in for altra and the ssh_config/known_hosts flags that lead diagnose to it (Host altra, as a user writes it). */
+    List<String> nodeSshFlags(NodeSshServer.Options o, java.util.function.Consumer<NodeSshServer> use) throws Exception {
+        java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("diagnose-node-");
+        java.security.KeyPair key = GuestSshServer.newUserKey();
+        java.nio.file.Path identity = GuestSshServer.writeIdentity(dir.resolve("id_ed25519"), key, "test");
+        o.authorizedKey = key.getPublic();
+        o.devices = () -> Harvester.pciDevices(c).list().getItems().stream().map(Harvester.PciDevice::of)
+                .filter(d -> "altra".equals(d.node())).toList();
+        NodeSshServer node = NodeSshServer.start(o);
+        use.accept(node);
+        java.nio.file.Files.writeString(dir.resolve("known_hosts"), node.knownHostsLine() + "\n");
+        java.nio.file.Files.writeString(dir.resolve("ssh_config"), "IdentityAgent none\nHost altra\n  HostName 127.0.0.1\n  Port " + node.port()
+                + "\n  IdentityFile " + identity + "\n");
+        return List.of("--node-ssh", "--ssh-config", dir.resolve("ssh_config").toString(), "--known-hosts", dir.resolve("known_hosts").toString());
+    }
+
+    final List<NodeSshServer> nodes = new ArrayList<>();
+
+    @AfterEach
+    void stopNodes() {
+        nodes.forEach(NodeSshServer::close);
+    }
+
+    Run.Result diagnoseNode(NodeSshServer.Options o, String... extra) throws Exception {
+        List<String> args = new ArrayList<>(List.of("docker-host", "--device", GPU));
+        args.addAll(nodeSshFlags(o, nodes::add));
+        args.addAll(List.of(extra));
+        return diagnose(args.toArray(new String[0]));
+    }
+
+    @Test
+    void nodeSshAddsTheNodeChecksToTheReport() throws Exception {
+        healthy();
+        Run.Result r = diagnoseNode(new NodeSshServer.Options());
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
+        for (String check : List.of("node-iommu", "node-iommu-group", "node-driver", "node-boot-console", "node-dmesg")) {
+            assertTrue(r.out().lines().anyMatch(l -> l.matches(check + "\\s+PASS\\s+.*")), check + " missing:\n" + r.out());
+        }
+        assertTrue(r.out().lines().anyMatch(l -> l.matches("node-iommu-group\\s+PASS\\s+altra/18\\s+IOMMU group 18 on the node holds \\[altra-000c01000, altra-000c01001\\].*")), r.out());
+        assertTrue(r.out().contains("controller-pod") && r.out().contains("vmi-status"), "the API checks still run: " + r.out());
+        // -o json carries the node findings too
+        Run.Result json = diagnoseNode(new NodeSshServer.Options(), "-o", "json");
+        assertEquals("PASS", finding(json, "node-boot-console", "PASS").get("status").asText());
+        assertEquals("altra", finding(json, "node-iommu", "PASS").get("subject").asText());
+    }
+
+    @Test
+    void nodeSshFailsWhenTheIommuIsOff() throws Exception {
+        healthy();
+        NodeSshServer.Options o = new NodeSshServer.Options();
+        o.iommu = false;
+        Run.Result r = diagnoseNode(o, "-o", "json");
+        JsonNode f = expect(r, Cli.Exit.DIAGNOSE_FAIL, "node-iommu", "FAIL", "/sys/class/iommu: empty", "");
+        assertTrue(f.get("fix").asText().contains("the SMMU (arm64) in node altra's firmware"), f.toString());
+    }
+
+    @Test
+    void nodeSshWarnsNamingTheSkippedChecksWhenSudoAsksAPassword() throws Exception {
+        healthy();
+        NodeSshServer.Options o = new NodeSshServer.Options();
+        o.sudoPassword = true;
+        Run.Result r = diagnoseNode(o, "-o", "json");
+        expect(r, Cli.Exit.DIAGNOSE_WARN, "node-sudo", "WARN", "skipped: IOMMU lines in dmesg (node-iommu), `BAR n: can't reserve` (node-boot-console), vfio/DMAR errors (node-dmesg)",
+                "NOPASSWD: /usr/bin/dmesg");
+    }
+
+    @Test
+    void anUnreachableNodeIsOneWarnAndLeavesTheExitCodeAlone() throws Exception {
+        healthy();
+        int closed;
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            closed = s.getLocalPort();
+        }
+        List<String> args = new ArrayList<>(List.of("docker-host", "--device", GPU, "-o", "json"));
+        List<String> flags = new ArrayList<>(nodeSshFlags(new NodeSshServer.Options(), NodeSshServer::close));
+        java.nio.file.Path config = java.nio.file.Path.of(flags.get(flags.indexOf("--ssh-config") + 1));
+        java.nio.file.Files.writeString(config, java.nio.file.Files.readString(config).replaceFirst("Port \\d+", "Port " + closed));
+        args.addAll(flags);
+        Run.Result r = diagnose(args.toArray(new String[0]));
+        assertEquals(Cli.Exit.OK.code, r.exit(), "an unreachable node alone does not change the exit code: " + r.all());
+        JsonNode f = finding(r, "node-ssh", "WARN");
+        assertTrue(f.get("evidence").asText().startsWith("cannot SSH to rancher@127.0.0.1:" + closed + " ("), f.toString());
+        assertTrue(f.get("evidence").asText().endsWith("node checks skipped"), f.toString());
+        assertTrue(f.get("fix").asText().contains("Host altra"), f.toString());
+        assertTrue(f.get("fix").asText().endsWith("check with: ssh -p " + closed + " rancher@127.0.0.1 true"), f.toString());
+        assertEquals("PASS", finding(r, "vmi-status", "PASS").get("status").asText(), "the API checks still run");
+        long nodeFindings = Serialization.jsonMapper().readTree(r.out()).findValuesAsText("check").stream().filter(x -> x.startsWith("node-")).count();
+        assertEquals(1, nodeFindings, r.out());
+    }
+
+    @Test
+    void nodeUserOverridesTheUserAndARefusedLoginIsAWarn() throws Exception {
+        healthy();
+        Run.Result r = diagnoseNode(new NodeSshServer.Options(), "--node-user", "admin", "-o", "json");
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
+        JsonNode f = finding(r, "node-ssh", "WARN");
+        assertTrue(f.get("evidence").asText().startsWith("cannot SSH to admin@127.0.0.1:"), f.toString());
+    }
+
+    @Test
+    void withoutAHostBlockTheNodesInternalIpIsUsed() throws Exception {
+        healthy();
+        java.nio.file.Path config = java.nio.file.Files.createTempFile("ssh_config", "");
+        java.nio.file.Files.writeString(config, "IdentityAgent none\nIdentityFile " + config + ".missing\nConnectTimeout 2\n");
+        java.nio.file.Path knownHosts = java.nio.file.Files.createTempFile("known_hosts", "");
+        Run.Result r = diagnose("docker-host", "--device", GPU, "--node-ssh", "--ssh-config", config.toString(),
+                "--known-hosts", knownHosts.toString(), "-o", "json");
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
+        // altra's status.addresses InternalIP (the simulator's is loopback), as rancher, port 22
+        assertTrue(finding(r, "node-ssh", "WARN").get("evidence").asText().startsWith("cannot SSH to rancher@127.0.0.1 ("), r.out());
+    }
+
+    @Test
+    void badSshOptionsWithNodeSshAreUsageErrors() {
+        Run.Result r = diagnose("docker-host", "--node-ssh", "--connect-timeout", "0");
+        assertEquals(Cli.Exit.USAGE.code, r.exit(), r.all());
+        assertTrue(r.err().contains("--connect-timeout must be positive seconds"), r.err());
+    }
+
+    @Test
+    void nodeSshWithNothingToLookAtIsOneWarnThatLeavesTheExitCode() {
+        Run.Result api = diagnose("-o", "json");
+        Run.Result r = diagnose("--node-ssh", "-o", "json");
+        assertEquals(api.exit(), r.exit(), r.all());
+        assertTrue(finding(r, "node-ssh", "WARN").get("evidence").asText().startsWith("no node to inspect"), r.out());
+    }
 }

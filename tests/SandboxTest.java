@@ -108,4 +108,88 @@ class SandboxTest {
         assertTrue(r.out().contains("Exit codes:"), r.out());
         assertTrue(r.out().contains("  4   " + Cli.Exit.UNREACHABLE.meaning.substring(0, 20)), r.out());
     }
+
+    /** diagnose --device GPU --node-ssh -o json against the sandbox, the GPU claimed (on vfio-pci). */
+    static Run.Result diagnoseNode(Sandbox box) {
+        Seed.gpuReady(box.cluster());
+        List<String> args = new ArrayList<>(List.of("--device", "altra-000c01000", "--node-ssh", "-o", "json"));
+        args.addAll(box.kubeFlags());
+        args.addAll(box.sshFlags());
+        return Run.script(new diagnose(), args.toArray(new String[0]));
+    }
+
+    static String nodeFinding(Run.Result r, String check) throws Exception {
+        for (var f : io.fabric8.kubernetes.client.utils.Serialization.jsonMapper().readTree(r.out())) {
+            if (f.get("check").asText().equals(check)) return f.get("status").asText() + " " + f.get("evidence").asText();
+        }
+        throw new AssertionError("no " + check + " in " + r.all());
+    }
+
+    @Test
+    void sandboxNodeAnswersDiagnoseNodeSshThroughItsHostBlock() throws Exception {
+        try (Sandbox box = Sandbox.start(dir, new SimCluster.Options())) {
+            assertTrue(Files.readString(dir.resolve("ssh_config")).contains("Host altra\n  HostName 127.0.0.1\n  Port " + box.node().port()
+                    + "\n  User rancher\n"), Files.readString(dir.resolve("ssh_config")));
+            assertTrue(Files.readString(dir.resolve("known_hosts")).contains(box.node().knownHostsLine()));
+            Run.Result r = diagnoseNode(box);
+            assertTrue(nodeFinding(r, "node-iommu").startsWith("PASS IOMMU on"), r.all());
+            assertTrue(nodeFinding(r, "node-boot-console").startsWith("PASS"), r.all());
+            assertTrue(nodeFinding(r, "node-iommu-group").startsWith("PASS IOMMU group 18 on the node holds [altra-000c01000, altra-000c01001]"), r.all());
+        }
+    }
+
+    @Test
+    void iommuOffFaultShowsOnTheNode() throws Exception {
+        SimCluster.Options o = new SimCluster.Options();
+        o.faults.add(Fault.IOMMU_OFF);
+        try (Sandbox box = Sandbox.start(dir, o)) {
+            Run.Result r = diagnoseNode(box);
+            assertEquals(Cli.Exit.DIAGNOSE_FAIL.code, r.exit(), r.all());
+            assertTrue(nodeFinding(r, "node-iommu").startsWith("FAIL IOMMU off: /sys/class/iommu: empty"), r.all());
+        }
+    }
+
+    @Test
+    void bootVgaConsoleFaultShowsOnTheNode() throws Exception {
+        SimCluster.Options o = new SimCluster.Options();
+        o.faults.add(Fault.BOOT_VGA_CONSOLE);
+        try (Sandbox box = Sandbox.start(dir, o)) {
+            Run.Result r = diagnoseNode(box);
+            assertEquals(Cli.Exit.DIAGNOSE_FAIL.code, r.exit(), r.all());
+            String f = nodeFinding(r, "node-boot-console");
+            assertTrue(f.startsWith("FAIL") && f.contains("BAR 1: can't reserve"), f);
+        }
+    }
+
+    @Test
+    void noNvidiaRuntimeFaultFailsVerifyDocker() throws Exception {
+        SimCluster.Options o = new SimCluster.Options();
+        o.faults.add(Fault.NO_NVIDIA_RUNTIME);
+        try (Sandbox box = Sandbox.start(dir, o)) {
+            KubeVirt.vmis(box.cluster().admin()).inNamespace("default").withName("docker-host").edit(vmi -> {
+                java.util.Map<String, Object> devices = vmi.get("spec", "domain", "devices");
+                ((java.util.List<Object>) devices.get("hostDevices")).add(
+                        java.util.Map.of("name", "altra-000c01000", "deviceName", "nvidia.com/GA102_GEFORCE_RTX_3090"));
+                return vmi;
+            });
+            List<String> args = new ArrayList<>(List.of("docker-host", "--docker"));
+            args.addAll(box.kubeFlags());
+            args.addAll(box.sshFlags());
+            Run.Result r = Run.script(new verify(), args.toArray(new String[0]));
+            assertEquals(Cli.Exit.GUEST_SOFTWARE.code, r.exit(), r.all());
+            assertTrue(r.out().lines().anyMatch(l -> l.matches("guest-nvidia-runtime\\s+FAIL\\s+.*")), r.out());
+        }
+    }
+
+    @Test
+    void nodeSudoPasswordFaultIsAWarnNamingTheSkippedChecks() throws Exception {
+        SimCluster.Options o = new SimCluster.Options();
+        o.faults.add(Fault.NODE_SUDO_PASSWORD);
+        try (Sandbox box = Sandbox.start(dir, o)) {
+            Run.Result r = diagnoseNode(box);
+            String f = nodeFinding(r, "node-sudo");
+            assertTrue(f.startsWith("WARN sudo -n asked for a password") && f.contains("skipped: IOMMU lines in dmesg (node-iommu)"), f);
+            assertTrue(nodeFinding(r, "node-driver").startsWith("PASS"), "the /sys checks still run: " + r.all());
+        }
+    }
 }

@@ -503,4 +503,89 @@ class VerifyTest {
         assertEquals(List.of(), sim.clientRequests().stream().filter(s -> !s.startsWith("GET")).toList());
         assertEquals(List.of(), guest.commands());
     }
+
+    // ---- --docker (the stand-in's nvidia-smi and docker; real sshd + fixture: tests/RealSshdNodeGuestTest.java) ----
+
+    /** Replaces the guest with one whose driver, Docker and toolkit are as given. */
+    void guestSoftware(boolean driver, boolean docker, boolean nvidiaRuntime) throws Exception {
+        guest.close();
+        GuestSshServer.Options o = new GuestSshServer.Options().authorizedKey(userKey.getPublic());
+        o.nvidiaDriver = driver;
+        o.docker = docker;
+        o.nvidiaRuntime = nvidiaRuntime;
+        guest = GuestSshServer.start(o);
+        Files.writeString(knownHosts, guest.knownHostsLine() + "\n");
+    }
+
+    static final String CUDA = "nvidia/cuda:12.4.1-base-ubuntu22.04";
+
+    @Test
+    void dockerPassesWhenDriverDockerAndToolkitWork() throws Exception {
+        vmiHostDevices(GPU, GPU_RESOURCE);
+        Run.Result r = verify("--docker", "--docker-image", CUDA);
+        assertEquals(0, r.exit(), r.all());
+        for (String check : List.of("guest-nvidia-driver", "guest-docker", "guest-nvidia-runtime", "guest-docker-gpu")) {
+            assertTrue(r.out().lines().anyMatch(l -> l.matches(check + "\\s+PASS\\s+.*")), check + ": " + r.out());
+        }
+        assertTrue(r.out().contains("RESULT: PASS"), r.out());
+        assertTrue(guest.commands().contains("docker run --rm --gpus all " + CUDA + " nvidia-smi -L"), guest.commands().toString());
+        Run.Result json = verify("--docker", "-o", "json");
+        assertEquals(0, json.exit(), json.all());
+        JsonNode docker = Serialization.jsonMapper().readTree(json.out()).get("docker");
+        assertEquals(3, docker.size(), json.out()); // no image: no container run
+        assertEquals("guest-nvidia-runtime", docker.get(2).get("check").asText());
+        assertEquals("PASS", docker.get(2).get("status").asText());
+    }
+
+    @Test
+    void dockerWithoutTheNvidiaRuntimeIsExit26WithTheInstallHint() throws Exception {
+        guestSoftware(true, true, false);
+        vmiHostDevices(GPU, GPU_RESOURCE);
+        Run.Result r = verify("--docker", "--docker-image", CUDA);
+        assertEquals(Cli.Exit.GUEST_SOFTWARE.code, r.exit(), r.all());
+        assertTrue(r.out().lines().anyMatch(l -> l.matches("guest-nvidia-runtime\\s+FAIL\\s+.*do not include nvidia.*")), r.out());
+        assertTrue(r.out().lines().anyMatch(l -> l.matches("guest-docker-gpu\\s+FAIL\\s+.*could not select device driver.*")), r.out());
+        assertTrue(r.out().contains("FIX: install the NVIDIA Container Toolkit"), r.out());
+        assertTrue(r.out().contains("RESULT: FAIL"), r.out());
+    }
+
+    @Test
+    void dockerMissingIsExit26WithTheInstallHint() throws Exception {
+        guestSoftware(true, false, false);
+        vmiHostDevices(GPU, GPU_RESOURCE);
+        Run.Result r = verify("--docker", "-o", "json");
+        assertEquals(Cli.Exit.GUEST_SOFTWARE.code, r.exit(), r.all());
+        JsonNode docker = Serialization.jsonMapper().readTree(r.out()).get("docker");
+        assertEquals("guest-docker", docker.get(1).get("check").asText());
+        assertEquals("FAIL", docker.get(1).get("status").asText());
+        assertTrue(docker.get(1).get("fix").asText().contains("install Docker Engine"), r.out());
+        assertEquals("FAIL", Serialization.jsonMapper().readTree(r.out()).get("result").asText());
+    }
+
+    @Test
+    void dockerWithoutTheDriverIsExit26() throws Exception {
+        guestSoftware(false, true, true);
+        vmiHostDevices(GPU, GPU_RESOURCE);
+        Run.Result r = verify("--docker");
+        assertEquals(Cli.Exit.GUEST_SOFTWARE.code, r.exit(), r.all());
+        assertTrue(r.out().lines().anyMatch(l -> l.matches("guest-nvidia-driver\\s+FAIL\\s+.*nvidia-smi: command not found.*")), r.out());
+    }
+
+    @Test
+    void aBadDockerImageIsAUsageErrorBeforeConnecting() {
+        vmiHostDevices(GPU, GPU_RESOURCE);
+        Run.Result r = verify("--docker-image", "cuda; rm -rf /");
+        assertEquals(Cli.Exit.USAGE.code, r.exit(), r.all());
+        assertTrue(r.err().contains("is not an image reference"), r.err());
+        assertEquals(List.of(), guest.commands(), "nothing ran in the guest");
+    }
+
+    @Test
+    void withoutDockerTheGuestSoftwareIsNotChecked() {
+        vmiHostDevices(GPU, GPU_RESOURCE);
+        Run.Result r = verify();
+        assertEquals(0, r.exit(), r.all());
+        assertFalse(r.out().contains("guest-docker"), r.out());
+        assertFalse(guest.commands().stream().anyMatch(c -> c.contains("docker")), guest.commands().toString());
+    }
 }

@@ -72,9 +72,7 @@ public final class GuestDocker {
      * would not accept as a reference is a usage error (exit 2) before anything runs.
      */
     public static List<Diagnosis.Finding> check(RemoteShell guest, List<Gpu> gpus, String image) {
-        if (image != null && !IMAGE.matcher(image).matches()) {
-            throw new Cli.UserError(Cli.Exit.USAGE, "--docker-image \"" + image + "\" is not an image reference — pass e.g. nvidia/cuda:12.4.1-base-ubuntu22.04");
-        }
+        checkImage(image);
         List<Diagnosis.Finding> out = new ArrayList<>();
         out.add(driver(guest, gpus));
         Docker docker = docker(guest);
@@ -84,6 +82,13 @@ public final class GuestDocker {
                 ? Diagnosis.Finding.fail(CONTAINER, image, "not run: Docker does not work in the guest (see " + DOCKER + ")", DOCKER_HINT)
                 : container(guest, docker.prefix(), gpus, image));
         return out;
+    }
+
+    /** An image Docker would not accept as a reference is a usage error (exit 2); null (no image) is fine. */
+    public static void checkImage(String image) {
+        if (image != null && !IMAGE.matcher(image).matches()) {
+            throw new Cli.UserError(Cli.Exit.USAGE, "--docker-image \"" + image + "\" is not an image reference — pass e.g. nvidia/cuda:12.4.1-base-ubuntu22.04");
+        }
     }
 
     // ---- the NVIDIA driver ----

@@ -65,7 +65,7 @@ public final class NodeChecks {
         if (r.exit() != 0 || !report.complete()) {
             return List.of(Diagnosis.Finding.warn(SSH, s.node(), "the node inspection on " + where + " stopped (exit " + r.exit() + "): "
                             + r.firstLine() + "; node checks skipped",
-                    "run it by hand to see why: ssh " + where + " sh -s -- '' " + s.group() + " < scripts/lib/node/inspect-node.sh"));
+                    "run it by hand to see why: ssh " + sshArgs(where) + " sh -s -- '' " + s.group() + " < scripts/lib/node/inspect-node.sh"));
         }
         return judge(report, s);
     }
@@ -76,8 +76,14 @@ public final class NodeChecks {
      */
     public static Diagnosis.Finding unreachable(String node, String where, String reason) {
         return Diagnosis.Finding.warn(SSH, node, "cannot SSH to " + where + " (" + reason + "): node checks skipped",
-                "add a `Host " + node + "` block (HostName, User rancher, IdentityFile) to ~/.ssh/config, or pass --node-user; "
-                        + "check with: ssh " + where + " true");
+                "add (or correct) a `Host " + node + "` block in ~/.ssh/config (HostName, Port, User rancher, IdentityFile),"
+                        + " or pass --node-user; check with: ssh " + sshArgs(where) + " true");
+    }
+
+    /** {@code user@host:port} (SshTarget.display) as ssh's arguments: {@code -p port user@host}. */
+    static String sshArgs(String where) {
+        Matcher m = Pattern.compile("^(.*):(\\d+)$").matcher(where);
+        return m.matches() && !m.group(1).contains(":") ? "-p " + m.group(2) + " " + m.group(1) : where;
     }
 
     /** Whether a finding takes part in diagnose's exit code: all but an unreachable node. */

@@ -15,7 +15,11 @@ public enum Fault {
     BAREMETAL_GPU_NODE("node altra is labelled harvesterhci.io/gpu-baremetal-workloads=true (Harvester v1.9 bare-metal GPU containers): the claim webhook denies claims for its NVIDIA GPUs"),
     DUPLICATE_PERMITTED("the claim controller adds each resource to the KubeVirt CR's permittedHostDevices twice (harvester#10008): harmless, VMs still start"),
     ADDON_DISABLED("the pcidevices-controller add-on is disabled, as on a fresh install: no controller pods, no PCIDevices, no webhooks; enabling the Addon (spec.enabled=true) deploys it"),
-    ADDON_NO_DEVICES("Harvester v1.9.0-rc4: the add-on is deployed and its pods run, but no PCIDevice objects are ever created (harvester#11360)");
+    ADDON_NO_DEVICES("Harvester v1.9.0-rc4: the add-on is deployed and its pods run, but no PCIDevice objects are ever created (harvester#11360)"),
+    IOMMU_OFF("on node altra over SSH (diagnose --node-ssh): the IOMMU is off in firmware — /sys/class/iommu empty, no IOMMU groups, no SMMU lines in dmesg (the node stand-in only; the API side is not modelled)"),
+    BOOT_VGA_CONSOLE("on node altra over SSH (diagnose --node-ssh): the RTX 3090 is the boot VGA device (boot_vga=1), so once on vfio-pci dmesg shows `vfio-pci 000c:01:00.0: BAR 1: can't reserve` (pcidevices#81)"),
+    NODE_SUDO_PASSWORD("on node altra over SSH (diagnose --node-ssh): dmesg is restricted to root (kernel.dmesg_restrict=1) and sudo -n asks for a password, so the kernel log cannot be read"),
+    NO_NVIDIA_RUNTIME("inside the guest (verify --docker): Docker runs but its runtimes lack nvidia — the NVIDIA Container Toolkit is not installed, so `docker run --gpus all` fails");
 
     public final String description;
 

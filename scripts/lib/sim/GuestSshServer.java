@@ -235,7 +235,7 @@ public final class GuestSshServer implements AutoCloseable {
                 return nvidiaSmi(true);
             case "docker info --format '{{json .Runtimes}}'":
                 if (!options.docker) return notFound("docker");
-                return new Answer(0, "{\"io.containerd.runc.v2\":{\"path\":\"runc\"}," + (options.nvidiaRuntime
+                return new Answer(0, "{\"io.containerd.runc.v2\":{\"path\":\"runc\"}," + (nvidiaRuntime()
                         ? "\"nvidia\":{\"path\":\"nvidia-container-runtime\"}," : "") + "\"runc\":{\"path\":\"runc\"}}\n", "");
             default:
                 Matcher run = DOCKER_RUN_GPU.matcher(cmd);
@@ -243,6 +243,11 @@ public final class GuestSshServer implements AutoCloseable {
                 Answer more = options.more.apply(command);
                 return more != null ? more : notFound(cmd.split(" ")[0]);
         }
+    }
+
+    /** Docker's runtimes include nvidia: the toolkit is installed and no NO_NVIDIA_RUNTIME fault is on. */
+    private boolean nvidiaRuntime() {
+        return options.nvidiaRuntime && !options.faults.get().contains(Fault.NO_NVIDIA_RUNTIME);
     }
 
     /** nvidia-smi as the NVIDIA driver answers it: -L lines, or the CSV of --query-gpu=pci.device_id,pci.bus_id,name. */
@@ -260,7 +265,7 @@ public final class GuestSshServer implements AutoCloseable {
     /** `docker run --rm --gpus all IMAGE nvidia-smi -L` with Docker's own errors when a piece is missing (any image "pulls"). */
     private Answer dockerRunGpus(String image) {
         if (!options.docker) return notFound("docker");
-        if (!options.nvidiaRuntime) {
+        if (!nvidiaRuntime()) {
             return new Answer(125, "", "docker: Error response from daemon: could not select device driver \"\" with capabilities: [[gpu]].\n");
         }
         if (!options.nvidiaDriver) {

@@ -31,6 +31,22 @@ public final class NodeSshServer implements AutoCloseable {
         public Set<String> bootVga = new LinkedHashSet<>();
         /** sudo -n asks for a password (and dmesg is restricted to root). */
         public boolean sudoPassword;
+        /** Faults in force (IOMMU_OFF, BOOT_VGA_CONSOLE, NODE_SUDO_PASSWORD); the sandbox passes SimCluster::faults. */
+        public Supplier<Set<Fault>> faults = Set::of;
+
+        /** These options as the faults in force change them. */
+        Options underFaults(List<Harvester.PciDevice> devices) {
+            Set<Fault> on = faults.get();
+            Options o = new Options();
+            o.iommu = iommu && !on.contains(Fault.IOMMU_OFF);
+            o.bootVga = new LinkedHashSet<>(bootVga);
+            if (on.contains(Fault.BOOT_VGA_CONSOLE)) {
+                devices.stream().filter(d -> "10de".equalsIgnoreCase(d.vendorId()) && d.classId() != null && d.classId().startsWith("03"))
+                        .findFirst().ifPresent(d -> o.bootVga.add(d.address()));
+            }
+            o.sudoPassword = sudoPassword || on.contains(Fault.NODE_SUDO_PASSWORD);
+            return o;
+        }
     }
 
     static final String CMDLINE = "BOOT_IMAGE=(loop0)/boot/vmlinuz console=tty1 root=LABEL=COS_STATE cos-img/filename=/cOS/active.img panic=0"
@@ -57,8 +73,9 @@ public final class NodeSshServer implements AutoCloseable {
     }
 
     /** The report inspect-node.sh would print on a node in this state. */
-    static NodeInspection.Report report(Options o, NodeInspection.Request r) {
-        List<Harvester.PciDevice> devices = o.devices.get();
+    static NodeInspection.Report report(Options given, NodeInspection.Request r) {
+        List<Harvester.PciDevice> devices = given.devices.get();
+        Options o = given.underFaults(devices);
         String group = r.group();
         List<NodeInspection.Function> members = new ArrayList<>();
         boolean groupMissing = false;

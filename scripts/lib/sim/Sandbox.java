@@ -1,4 +1,4 @@
-//SOURCES SimCluster.java GuestSshServer.java
+//SOURCES SimCluster.java GuestSshServer.java NodeSshServer.java
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -17,9 +17,11 @@ import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 public final class Sandbox implements AutoCloseable {
     public static final String VM_NAMESPACE = "default";
     public static final String VM_NAME = "docker-host";
+    public static final String NODE_NAME = "altra";
 
     private final SimCluster cluster;
     private final GuestSshServer guest;
+    private final NodeSshServer node;
     private final Path dir;
     private final Path kubeconfig;
     private final Path identity;
@@ -44,6 +46,29 @@ public final class Sandbox implements AutoCloseable {
         this.sshConfig = dir.resolve("ssh_config");
         Files.writeString(sshConfig, "Host " + guest.host() + "\n  Port " + guest.port() + "\n  User " + GuestSshServer.DEFAULT_USER
                 + "\n  IdentityFile " + identity + "\n");
+        try {
+            this.node = startNode(user);
+        } catch (IOException | RuntimeException e) {
+            guest.close();
+            throw e;
+        }
+    }
+
+    /**
+     * The node altra's SSH (for diagnose --node-ssh): same key, its own host key, and the Host block
+     * a Harvester user writes for a node (the node name as alias, user rancher).
+     */
+    private NodeSshServer startNode(KeyPair user) throws IOException {
+        NodeSshServer.Options o = new NodeSshServer.Options();
+        o.authorizedKey = user.getPublic();
+        o.faults = cluster::faults;
+        o.devices = () -> Harvester.pciDevices(cluster.admin()).list().getItems().stream()
+                .map(Harvester.PciDevice::of).filter(d -> NODE_NAME.equals(d.node())).toList();
+        NodeSshServer n = NodeSshServer.start(o);
+        Files.writeString(knownHosts, n.knownHostsLine() + "\n", java.nio.file.StandardOpenOption.APPEND);
+        Files.writeString(sshConfig, "\nHost " + NODE_NAME + "\n  HostName " + n.host() + "\n  Port " + n.port()
+                + "\n  User " + NodeSshServer.USER + "\n  IdentityFile " + identity + "\n", java.nio.file.StandardOpenOption.APPEND);
+        return n;
     }
 
     /** vendor:device of every PCI host device in the running VMI's spec (what lspci shows in the guest). */
@@ -92,6 +117,10 @@ public final class Sandbox implements AutoCloseable {
         return guest;
     }
 
+    public NodeSshServer node() {
+        return node;
+    }
+
     /** The flags that point a script at this sandbox. */
     public List<String> kubeFlags() {
         return List.of("--kubeconfig", kubeconfig.toString());
@@ -109,6 +138,7 @@ public final class Sandbox implements AutoCloseable {
         out.add("         and VM default/docker-host, on 127.0.0.1 only.");
         out.add("  API server:  " + cluster.url());
         out.add("  guest SSH:   " + guest.host() + ":" + guest.port() + " (user " + GuestSshServer.DEFAULT_USER + ")");
+        out.add("  node SSH:    " + node.host() + ":" + node.port() + " (user " + NodeSshServer.USER + ", ssh_config Host " + NODE_NAME + ")");
         out.add("  files:       " + dir + " (kubeconfig.yaml, id_ed25519, known_hosts, ssh_config)");
         out.add("  faults on:   " + (cluster.faults().isEmpty() ? "none" : cluster.faults()));
         out.add("");
@@ -117,13 +147,14 @@ public final class Sandbox implements AutoCloseable {
         out.add("  ./jbang inventory --node altra");
         out.add("  ./jbang claim altra-000c01000");
         out.add("  ./jbang attach docker-host --device altra-000c01000");
-        out.add("  ./jbang verify docker-host --ssh-config " + sshConfig + " --known-hosts " + knownHosts);
-        out.add("  ./jbang diagnose docker-host");
+        out.add("  ./jbang verify docker-host --docker --ssh-config " + sshConfig + " --known-hosts " + knownHosts);
+        out.add("  ./jbang diagnose docker-host --node-ssh --ssh-config " + sshConfig + " --known-hosts " + knownHosts);
         return out;
     }
 
     @Override
     public void close() {
+        node.close();
         guest.close();
         cluster.close();
     }
