@@ -35,14 +35,7 @@ import picocli.CommandLine.Model.CommandSpec;
                 "key checked against known_hosts) and looks for each device's",
                 "vendor:device id in `lspci -nn`. The VM name is an ssh_config Host alias",
                 "when a Host block matches it; otherwise verify uses the VMI's IP address.",
-                "With --docker, also the guest's NVIDIA driver, Docker and its nvidia runtime."},
-        footer = {"", "Exit codes: 0 visible, 2 bad option or ssh_config (e.g. a ProxyJump loop),",
-                "20 VM not running with the device, 21 cannot connect (names the jump host when",
-                "that is what fails), 22 keys refused or a passphrase key without a terminal,",
-                "23 host key unknown, changed or revoked,",
-                "24 device not visible in the guest, 25 sudo needs a password,",
-                "26 --docker: the NVIDIA driver, Docker or its nvidia runtime missing or broken,",
-                "8 lspci missing (or the driver, with --require-driver), 9 timeout."})
+                "With --docker, also the guest's NVIDIA driver, Docker and its nvidia runtime."})
 public class verify implements Cli.Command {
     /** `01:00.0 VGA compatible controller [0300]: NVIDIA Corporation GA102 [GeForce RTX 3090] [10de:2204] (rev a1)` */
     static final Pattern LSPCI_LINE = Pattern.compile(

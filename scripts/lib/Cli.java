@@ -41,7 +41,7 @@ public final class Cli {
         SSH_HOST_KEY(23, "verify: the guest's host key is unknown, has changed or is revoked"),
         DEVICE_ABSENT(24, "verify: the device is not visible inside the guest"),
         SUDO_PASSWORD(25, "verify: sudo needs a password in the guest"),
-        GUEST_SOFTWARE(26, "verify --docker: the NVIDIA driver, Docker or its NVIDIA runtime is missing or broken in the guest"),
+        GUEST_SOFTWARE(26, "verify: with --docker, the NVIDIA driver, Docker or its NVIDIA runtime is missing or broken in the guest"),
         DIAGNOSE_WARN(30, "diagnose: worst result is WARN"),
         DIAGNOSE_FAIL(31, "diagnose: worst result is FAIL");
 
