@@ -3,7 +3,7 @@
 //CDS
 //DESCRIPTION Add a claimed PCI device to a VM's hostDevices without wiping others, restart it and wait until it runs with the device
 //SOURCES lib/Cli.java lib/Kube.java lib/Harvester.java lib/KubeVirt.java lib/Passthrough.java lib/Render.java lib/Bundled.java
-//SOURCES lib/Claims.java lib/VmHostDevices.java lib/VmRestart.java
+//SOURCES lib/Claims.java lib/VmHostDevices.java lib/VmRestart.java lib/cli/Names.java
 //SOURCES lib/steps/Claiming.java lib/steps/DeviceTarget.java lib/steps/Attaching.java lib/steps/VmDeviceChange.java
 
 import java.io.PrintWriter;
@@ -55,6 +55,9 @@ public class attach implements Cli.Command {
         PrintWriter stdout = spec.commandLine().getOut();
         PrintWriter progress = out.structured() ? spec.commandLine().getErr() : stdout;
         var timeout = restart.timeout();
+        Names.object("VM", vmName);
+        Names.namespace(kube.namespace);
+        which.checkNames();
         try (KubernetesClient client = kube.client()) {
             String ns = kube.namespace();
 

@@ -3,7 +3,7 @@
 //CDS
 //DESCRIPTION Claim a PCI device and its whole IOMMU group (PCIDeviceClaim), idempotently, and wait until passthrough is on
 //SOURCES lib/Cli.java lib/Kube.java lib/Harvester.java lib/KubeVirt.java lib/Passthrough.java lib/Render.java lib/Bundled.java lib/Claims.java
-//SOURCES lib/cli/Timeouts.java lib/steps/Claiming.java
+//SOURCES lib/cli/Timeouts.java lib/cli/Names.java lib/steps/Claiming.java
 
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -105,6 +105,8 @@ public class claim implements Cli.Command {
     }
 
     private void checkOptions() {
+        Names.object("PCIDevice", deviceName);
+        Names.object("node", node);
         if (deviceName != null && (node != null || address != null)) {
             throw usage("give either DEVICE or --node/--address, not both");
         }

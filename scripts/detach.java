@@ -3,7 +3,7 @@
 //CDS
 //DESCRIPTION Remove exactly one PCI device from a VM's hostDevices, restart it and wait
 //SOURCES lib/Cli.java lib/Kube.java lib/Harvester.java lib/KubeVirt.java lib/Render.java lib/Bundled.java
-//SOURCES lib/VmHostDevices.java lib/VmRestart.java lib/steps/DeviceTarget.java lib/steps/VmDeviceChange.java
+//SOURCES lib/VmHostDevices.java lib/VmRestart.java lib/cli/Names.java lib/steps/DeviceTarget.java lib/steps/VmDeviceChange.java
 
 import java.io.PrintWriter;
 
@@ -44,6 +44,9 @@ public class detach implements Cli.Command {
         PrintWriter stdout = spec.commandLine().getOut();
         PrintWriter progress = out.structured() ? spec.commandLine().getErr() : stdout;
         var timeout = restart.timeout();
+        Names.object("VM", vmName);
+        Names.namespace(kube.namespace);
+        which.checkNames();
         try (KubernetesClient client = kube.client()) {
             String ns = kube.namespace();
 

@@ -3,7 +3,7 @@
 //CDS
 //DESCRIPTION Check every known way PCI passthrough fails and print the fix for each
 //SOURCES lib/Cli.java lib/Kube.java lib/Harvester.java lib/KubeVirt.java lib/Passthrough.java lib/Render.java
-//SOURCES lib/Diagnosis.java lib/cli/Timeouts.java lib/checks/Checkup.java lib/steps/Fixing.java
+//SOURCES lib/Diagnosis.java lib/cli/Timeouts.java lib/cli/Names.java lib/checks/Checkup.java lib/steps/Fixing.java
 
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
@@ -67,6 +67,10 @@ public class diagnose implements Cli.Command {
         PrintWriter stdout = spec.commandLine().getOut();
         PrintWriter stderr = spec.commandLine().getErr();
         Duration wait = Timeouts.positive(timeoutSeconds);
+        Names.object("VM", vmName);
+        Names.namespace(kube.namespace);
+        Names.object("node", node);
+        if (device != null && !(node != null && Harvester.isValidAddress(device))) Names.object("PCIDevice", device);
         if (fix && !yes && System.console() == null) {
             throw new Cli.UserError(Cli.Exit.USAGE, "--fix needs confirmation and stdin is not a terminal — add --yes to fix without asking");
         }

@@ -2,7 +2,7 @@
 //JAVA 17+
 //CDS
 //DESCRIPTION Prove the device is visible inside the guest: lspci -nn over SSH with verified host keys
-//SOURCES lib/Cli.java lib/Kube.java lib/Harvester.java lib/KubeVirt.java lib/Render.java lib/GuestSsh.java
+//SOURCES lib/Cli.java lib/Kube.java lib/Harvester.java lib/KubeVirt.java lib/Render.java lib/GuestSsh.java lib/cli/Names.java
 
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -130,6 +130,8 @@ public class verify implements Cli.Command {
             }
         }
         if (requireDriver) nvidiaSmi = true;
+        Names.object("VM", vmName);
+        Names.namespace(kube.namespace);
 
         // Preconditions: the VM runs, with the device in its instance's spec.
         String ns = kube.namespace();

@@ -654,6 +654,52 @@ class DiagnoseTest {
     }
 
     @Test
+    void withoutAVmOneVmUsingTheDeviceIsNotSharing() {
+        healthy();
+        for (String[] args : List.of(new String[] {"--device", GPU}, new String[] {}, new String[] {"--node", "altra"})) {
+            List<String> all = new ArrayList<>(List.of(args));
+            all.addAll(List.of("-o", "json"));
+            Run.Result r = diagnose(all.toArray(new String[0]));
+            JsonNode f = finding(r, "shared-device", "PASS");
+            assertTrue(f.get("evidence").asText().contains("[default/docker-host]"), String.join(" ", args) + ": " + f);
+            for (JsonNode x : readJson(r)) {
+                assertFalse(x.get("check").asText().equals("shared-device") && !x.get("status").asText().equals("PASS"), String.join(" ", args) + ": " + x);
+            }
+        }
+    }
+
+    static JsonNode readJson(Run.Result r) {
+        try {
+            return Serialization.jsonMapper().readTree(r.out());
+        } catch (Exception e) {
+            throw new AssertionError("not JSON: " + r.all(), e);
+        }
+    }
+
+    @Test
+    void withoutAVmTwoRunningVmsUsingTheDeviceAreSharing() {
+        deviceRequestedByTwoVmsAtOnceSetUp();
+        Run.Result r = diagnose("--device", GPU, "-o", "json");
+        expect(r, Cli.Exit.DIAGNOSE_FAIL, "shared-device", "FAIL", "requested by 2 running VMs", "detach ml-box --device " + GPU + " -n default");
+    }
+
+    void deviceRequestedByTwoVmsAtOnceSetUp() {
+        healthy();
+        GenericKubernetesResource other = KubeVirt.vms(c).inNamespace("default").withName("docker-host").get();
+        other.getMetadata().setName("ml-box");
+        other.getMetadata().setResourceVersion(null);
+        other.getMetadata().setUid(null);
+        other.getMetadata().getAnnotations().remove(Harvester.ALLOCATION_ANNOTATION);
+        sim.create(other);
+        GenericKubernetesResource vmi = KubeVirt.vmis(c).inNamespace("default").withName("docker-host").get();
+        vmi.getMetadata().setName("ml-box");
+        vmi.getMetadata().setResourceVersion(null);
+        vmi.getMetadata().setUid(null);
+        vmi.getMetadata().setOwnerReferences(null);
+        sim.create(vmi);
+    }
+
+    @Test
     void deviceRequestedByTwoVmsAtOnce() {
         healthy();
         GenericKubernetesResource other = KubeVirt.vms(c).inNamespace("default").withName("docker-host").get();

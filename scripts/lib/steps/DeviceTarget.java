@@ -1,4 +1,4 @@
-//SOURCES ../Cli.java ../Harvester.java ../Bundled.java ../VmHostDevices.java
+//SOURCES ../Cli.java ../cli/Names.java ../Harvester.java ../Bundled.java ../VmHostDevices.java
 
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -34,6 +34,12 @@ public final class DeviceTarget {
         @picocli.CommandLine.Option(names = "--patch", paramLabel = "FILE",
                 description = "Take the device from this merge-patch file instead of the bundled one")
         public String patch;
+
+        /** Names that can never exist are usage errors, before any request. */
+        public void checkNames() {
+            Names.object("PCIDevice", device);
+            Names.object("node", node);
+        }
 
         /** The device these options name; needPciDevice: it must be a PCIDevice (detach also takes a bare resource). */
         public VmHostDevices.Target resolve(KubernetesClient client, boolean needPciDevice) {

@@ -71,6 +71,10 @@ public final class VmDeviceChange {
             progress.println(ref + " pinned to node " + edit.pinnedTo() + " (nodeSelector " + VmHostDevices.HOSTNAME_LABEL
                     + ": the same resource may exist on other nodes)");
         }
+        if (edit.unpinnedFrom() != null) {
+            progress.println(ref + " unpinned from node " + edit.unpinnedFrom() + " (nodeSelector " + VmHostDevices.HOSTNAME_LABEL
+                    + " removed: attach had added it for the devices now gone; annotation " + VmHostDevices.PINNED_BY_ATTACH + ")");
+        }
         progress.flush();
 
         // Take effect and wait, judged from the state after the write (a concurrent run may have restarted the VM meanwhile).
