@@ -70,7 +70,7 @@ public class diagnose implements Cli.Command {
         Names.object("VM", vmName);
         Names.namespace(kube.namespace);
         Names.object("node", node);
-        if (device != null && !(node != null && Harvester.isValidAddress(device))) Names.object("PCIDevice", device);
+        if (device != null && !device.contains(":")) Names.object("PCIDevice", device); // a PCI address: judged as one by Checkup.scope
         if (fix && !yes && System.console() == null) {
             throw new Cli.UserError(Cli.Exit.USAGE, "--fix needs confirmation and stdin is not a terminal — add --yes to fix without asking");
         }
