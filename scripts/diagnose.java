@@ -51,12 +51,19 @@ public class diagnose implements Cli.Command {
     @Option(names = "--fix", description = "Perform the safe fixes (restart the controller pod, re-claim, re-attach), then check again")
     boolean fix;
 
+    @Option(names = "--fix-all", description = {"With --fix (implies it): also the fixes that go beyond restoring what was asked for:",
+            "first claims, and attaching a device to a VM (which restarts it when it runs)"})
+    boolean fixAll;
+
     @Option(names = "--yes", description = "With --fix: do not ask for confirmation")
     boolean yes;
 
     @Option(names = "--timeout", defaultValue = "120", paramLabel = "SECONDS",
             description = "With --fix: how long each remediation may wait (pod Ready, claim ready) (default: ${DEFAULT-VALUE})")
     int timeoutSeconds;
+
+    /** Why each remedy of the plan is safe, or which --fix-all reason it runs under. */
+    private final Map<Diagnosis.Remedy, String> planNotes = new LinkedHashMap<>();
 
     public static void main(String... args) {
         Cli.main(new diagnose(), args);
@@ -67,6 +74,7 @@ public class diagnose implements Cli.Command {
         PrintWriter stdout = spec.commandLine().getOut();
         PrintWriter stderr = spec.commandLine().getErr();
         Duration wait = Timeouts.positive(timeoutSeconds);
+        if (fixAll) fix = true;
         Names.object("VM", vmName);
         Names.namespace(kube.namespace);
         Names.object("node", node);
@@ -84,7 +92,19 @@ public class diagnose implements Cli.Command {
             // With --fix, -o json/yaml prints only the final report, so stdout stays one document.
             if (!out.structured()) report(stdout, findings);
 
-            List<Diagnosis.Remedy> remedies = Fixing.remedies(findings);
+            // Safe fixes restore what was already asked for; the others run only with --fix-all (the plan says which is which).
+            List<Diagnosis.Remedy> remedies = new ArrayList<>();
+            Map<Diagnosis.Remedy, String> skipped = new LinkedHashMap<>();
+            for (Diagnosis.Remedy r : Fixing.remedies(findings)) {
+                String beyond = Fixing.beyondRestoring(client, r);
+                if (beyond == null || fixAll) remedies.add(r);
+                else skipped.put(r, beyond);
+                planNotes.put(r, beyond == null ? "safe: restores what was asked for" : "--fix-all: " + beyond);
+            }
+            if (!skipped.isEmpty()) {
+                stderr.println("--fix skips (not a restore; run it yourself, or re-run with --fix-all):");
+                skipped.forEach((r, why) -> stderr.println("  " + r.command() + "   # " + why));
+            }
             if (remedies.isEmpty() || (!yes && !confirm(stderr, remedies))) {
                 stderr.println(remedies.isEmpty() ? "--fix: nothing here is safe to fix automatically; run the FIX commands yourself"
                         : "--fix: nothing changed");
@@ -93,7 +113,7 @@ public class diagnose implements Cli.Command {
             }
             if (yes) {
                 stderr.println("--fix will run:");
-                remedies.forEach(r -> stderr.println("  " + r.command()));
+                remedies.forEach(r -> stderr.println("  " + r.command() + "   # " + planNotes.get(r)));
             }
             for (Diagnosis.Remedy r : remedies) Fixing.apply(client, r, wait, stderr);
             stderr.println("checking again:");
@@ -139,7 +159,7 @@ public class diagnose implements Cli.Command {
 
     private boolean confirm(PrintWriter stderr, List<Diagnosis.Remedy> remedies) throws Exception {
         stderr.println("--fix would run:");
-        remedies.forEach(r -> stderr.println("  " + r.command()));
+        remedies.forEach(r -> stderr.println("  " + r.command() + "   # " + planNotes.get(r)));
         stderr.print("Proceed? [y/N] ");
         stderr.flush();
         String answer = new BufferedReader(new InputStreamReader(System.in)).readLine();

@@ -258,6 +258,30 @@ class ClaimTest {
         assertNull(liveClaim(AUDIO));
     }
 
+    @Test
+    void unclaimWaitsUntilTheClaimIsGoneAndOnTimeoutNamesTheNodesControllerPod() {
+        Run.Result made = claim(GPU, "--timeout", "30");
+        assertEquals(Cli.Exit.OK.code, made.exit(), made.all());
+        sim.faults().add(Fault.CLAIM_STUCK_TERMINATING);
+        Run.Result r = claim(GPU, "--delete", "--timeout", "3");
+        assertEquals(Cli.Exit.TIMEOUT.code, r.exit(), r.all());
+        assertTrue(r.all().contains("altra-000c01000: claim still exists"), r.all());
+        assertTrue(r.all().contains("only the pcidevices agent on node altra removes it and pod harvester-pcidevices-controller-"), r.all());
+        assertTrue(r.all().contains("fix: kubectl -n harvester-system delete pod harvester-pcidevices-controller-"), r.all());
+        assertNotNull(liveClaim(GPU), "still Terminating");
+    }
+
+    @Test
+    void unclaimEndsWithTheClaimGoneAndTheDriverBack() {
+        Run.Result made = claim(GPU, "--timeout", "30");
+        assertEquals(Cli.Exit.OK.code, made.exit(), made.all());
+        Run.Result r = claim(GPU, "--delete", "--timeout", "30");
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
+        assertNull(liveClaim(GPU), r.all());
+        assertNull(liveClaim(AUDIO), r.all());
+        assertEquals("nouveau", driver(GPU));
+    }
+
     void createClaimWithoutOwner() {
         // What kubectl apply of the runbook's template does: no ownerReference, so the controller never acts.
         Harvester.pciDeviceClaims(sim.admin()).resource(Serialization.unmarshal("""

@@ -133,7 +133,7 @@ class DetachTest {
         assertEquals(Cli.Exit.REJECTED.code, r.exit(), r.all());
         assertEquals("detach: restart of docker-host refused (409): Operation cannot be fulfilled on virtualmachine.kubevirt.io \"docker-host\": "
                 + "RunStategy Once does not support manual restart requests — changed: virtualmachine.kubevirt.io spec "
-                + "(hostDevices: -altra-000c01000); undo: attach docker-host --device altra-000c01000", r.err().trim());
+                + "(hostDevices: -altra-000c01000, unpinned from node altra (attach had pinned it)); undo: attach docker-host --device altra-000c01000", r.err().trim());
         assertEquals(List.of(DockerHost.USB), DockerHost.hostDevices(sim));
     }
 }

@@ -538,14 +538,48 @@ class DiagnoseTest {
     }
 
     @Test
+    void fixYesNeverAttachesNorRestartsARunningVmWithoutFixAll() {
+        healthy();
+        editVm(vm -> {
+            hostDevices(vm).removeIf(o -> GPU.equals(((Map<?, ?>) o).get("name")));
+            return vm;
+        });
+        String uid = KubeVirt.vmis(c).inNamespace("default").withName("docker-host").get().getMetadata().getUid();
+        Run.Result r = diagnose("docker-host", "--device", GPU, "--fix", "--yes", "--timeout", "60");
+        assertTrue(r.err().contains("--fix skips (not a restore; run it yourself, or re-run with --fix-all):"), r.all());
+        assertTrue(r.err().contains("  attach docker-host --device " + GPU + " -n default   # changes the spec of VM default/docker-host and restarts it (it is running)"), r.all());
+        assertFalse(r.err().contains("running: attach"), r.all());
+        var vm = KubeVirt.vms(c).inNamespace("default").withName("docker-host").get();
+        assertFalse(KubeVirt.hostDevices(vm).contains(new KubeVirt.HostDevice(GPU, GPU_RES)), "the VM spec is untouched");
+        assertEquals(uid, KubeVirt.vmis(c).inNamespace("default").withName("docker-host").get().getMetadata().getUid(), "not restarted");
+    }
+
+    @Test
+    void fixYesNeverMakesAFirstClaimButRestoresADeletedOneAVmReferences() {
+        // Nothing claimed, no VM references the GPU: claiming it is a first claim, not a restore.
+        Run.Result first = diagnose("--device", GPU, "--fix", "--yes", "--timeout", "30");
+        assertTrue(first.err().contains("  claim " + GPU + "   # a first claim: no VM references " + GPU + " or its IOMMU group"), first.all());
+        assertFalse(first.err().contains("running: claim"), first.all());
+        assertEquals(null, Harvester.pciDeviceClaims(c).withName(GPU).get(), "no claim made");
+        // The plan marks a restore as safe.
+        healthy();
+        Harvester.pciDeviceClaims(c).withName(AUDIO).delete();
+        driver(AUDIO, "snd_hda_intel");
+        Run.Result restore = diagnose("docker-host", "--fix", "--yes", "--timeout", "30");
+        assertTrue(restore.err().contains("  claim " + GPU + "   # safe: restores what was asked for"), restore.all());
+        assertTrue(restore.err().contains("running: claim " + GPU), restore.all());
+    }
+
+    @Test
     void fixRunsAttachForAVmWithoutTheDevice() {
         healthy();
         editVm(vm -> {
             hostDevices(vm).removeIf(o -> GPU.equals(((Map<?, ?>) o).get("name")));
             return vm;
         });
-        Run.Result r = diagnose("docker-host", "--device", GPU, "--fix", "--yes", "--timeout", "60");
+        Run.Result r = diagnose("docker-host", "--device", GPU, "--fix-all", "--yes", "--timeout", "60");
         assertTrue(r.err().contains("running: attach docker-host --device " + GPU + " -n default"), r.all());
+        assertTrue(r.err().contains("attach docker-host --device " + GPU + " -n default   # --fix-all: changes the spec of VM default/docker-host and restarts it"), r.all());
         var vm = KubeVirt.vms(c).inNamespace("default").withName("docker-host").get();
         assertTrue(KubeVirt.hostDevices(vm).contains(new KubeVirt.HostDevice(GPU, GPU_RES)), vm.toString());
         var vmi = KubeVirt.vmis(c).inNamespace("default").withName("docker-host").get();

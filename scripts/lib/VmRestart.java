@@ -103,6 +103,12 @@ public final class VmRestart {
      */
     public static Outcome await(KubernetesClient c, String ns, String name, String oldUid, Predicate<GenericKubernetesResource> wanted,
                                 Duration timeout, PrintWriter progress) {
+        return await(c, ns, name, oldUid, wanted, timeout, timeout, progress);
+    }
+
+    /** await for what is left of a longer wait: a timeout names the whole wait (`total`). */
+    static Outcome await(KubernetesClient c, String ns, String name, String oldUid, Predicate<GenericKubernetesResource> wanted,
+                         Duration timeout, Duration total, PrintWriter progress) {
         Progress bar = new Progress(progress);
         AtomicReference<Outcome> end = new AtomicReference<>();
         AtomicReference<String> last = new AtomicReference<>(name + ": no instance yet");
@@ -122,7 +128,7 @@ public final class VmRestart {
             }, timeout.toMillis(), TimeUnit.MILLISECONDS);
         } catch (KubernetesClientTimeoutException e) {
             bar.done();
-            return new Outcome(seen.get(), false, true, "timed out after " + timeout.toSeconds() + "s; last state: "
+            return new Outcome(seen.get(), false, true, "timed out after " + total.toSeconds() + "s; last state: "
                     + last.get().substring(name.length() + 2));
         }
         bar.done();
@@ -193,10 +199,10 @@ public final class VmRestart {
                 progress.flush();
                 if (!ask(c, ns, name, "start", progress)) continue;
                 did = Action.STARTED;
-                o = await(c, ns, name, null, wanted, left, progress);
+                o = await(c, ns, name, null, wanted, left, timeout, progress);
             } else if (vmi == null || leaving || !("Running".equals(phase) || isFinal(phase))) {
                 // An instance is on its way (a restart or start in flight, ours or another's): judge it when it settles.
-                o = await(c, ns, name, leaving ? uid(vmi) : null, wanted, left, progress);
+                o = await(c, ns, name, leaving ? uid(vmi) : null, wanted, left, timeout, progress);
             } else if (isFinal(phase) && wanted.test(vmi) && judge(vmi, null, wanted) != null) {
                 return new Result(did, judge(vmi, null, wanted)); // it has the change and ended: restarting would not help
             } else {
@@ -205,7 +211,7 @@ public final class VmRestart {
                 progress.flush();
                 if (!ask(c, ns, name, "restart", progress)) continue;
                 did = Action.RESTARTED;
-                o = await(c, ns, name, uid(vmi), wanted, left, progress);
+                o = await(c, ns, name, uid(vmi), wanted, left, timeout, progress);
             }
             if (o.running() || o.timedOut() || !o.problem().startsWith(WITHOUT_CHANGE)) return new Result(did, o);
             // Running without the change: it was created before our edit (a concurrent restart); go round again.

@@ -264,11 +264,10 @@ final class PciDevicesController implements AutoCloseable {
         }
         backoff.remove(name);
         givenBack.add(uid);
-        // Upstream drops the finalizer after the handler (rebind, plugin removal, a 5 s sleep) returns.
-        // The sim drops it first so that a client which waits for the original driver (claim --delete)
-        // finds the claim gone too; the end state is the same.
-        removeFinalizer(name);
+        // As upstream: the finalizer goes after the handler (rebind, plugin removal) has returned, so a
+        // claim that is gone means the device is back (claim --delete waits until the claim is gone).
         giveBack(claim, pd);
+        removeFinalizer(name);
     }
 
     /** PCIDeviceClaimOnRemove for a claim deleted without a finalizer (fixture state): give the device back. */

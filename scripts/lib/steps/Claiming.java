@@ -1,5 +1,5 @@
 //SOURCES ../Cli.java ../Kube.java ../Harvester.java ../KubeVirt.java ../Passthrough.java ../Claims.java ../Bundled.java
-//SOURCES Changes.java Waiting.java
+//SOURCES ../ControllerHealth.java ../checks/ClaimRemovalCheck.java Changes.java Waiting.java
 
 import java.io.PrintWriter;
 import java.time.Duration;
@@ -184,20 +184,36 @@ public final class Claiming {
 
     private void apply(Outcome o) {
         var claims = Harvester.pciDeviceClaims(client);
+        String verb = o.action() == Action.CONFIGURED ? "replacing" : "creating";
         try {
             switch (o.action()) {
                 case CREATED -> claims.resource(o.target().desired()).create();
                 case CONFIGURED -> {
+                    GenericKubernetesResource live = claims.withName(o.target().name()).get();
+                    if (live != null && (live.getMetadata().getOwnerReferences() == null || live.getMetadata().getOwnerReferences().isEmpty())) {
+                        // No owner (a public guide's claim): the controller never found its PCIDevice, so nothing was
+                        // bound, and its OnRemove finalizer would never go (harvester/pcidevices getPCIDeviceForClaim).
+                        // Updated in place: the owner and spec we want, the finalizer and status kept.
+                        GenericKubernetesResource replaced = io.fabric8.kubernetes.client.utils.Serialization.clone(o.target().desired());
+                        replaced.getMetadata().setResourceVersion(live.getMetadata().getResourceVersion());
+                        replaced.getMetadata().setFinalizers(live.getMetadata().getFinalizers());
+                        replaced.getMetadata().setUid(live.getMetadata().getUid());
+                        if (live.getAdditionalProperties().get("status") != null) replaced.setAdditionalProperty("status", live.getAdditionalProperties().get("status"));
+                        claims.resource(replaced).update();
+                        return;
+                    }
                     // Replace, as kubectl replace --force: the controller rebinds on remove and reconciles the new claim.
+                    verb = "deleting (to replace)";
                     claims.withName(o.target().name()).delete();
                     long seconds = settings.timeout() != null ? settings.timeout().toSeconds() : 300;
                     claims.withName(o.target().name()).waitUntilCondition(Objects::isNull, seconds, TimeUnit.SECONDS);
+                    verb = "creating";
                     claims.resource(o.target().desired()).create();
                 }
                 default -> { }
             }
         } catch (KubernetesClientException e) {
-            throw rejected(e, "creating", o.target().name());
+            throw rejected(e, verb, o.target().name());
         }
     }
 
@@ -245,10 +261,30 @@ public final class Claiming {
         List<Target> removed = targets.stream().filter(t -> deleted.contains(t.name())).toList();
         if (settings.timeout() != null && !removed.isEmpty()) {
             // The controller gives the device back to its original driver: wait so no half-done state is left.
-            List<String> left = waitFor(removed, () -> stillBound(removed), LINES, "the original drivers of " + String.join(", ", deleted));
-            if (!left.isEmpty()) exit = Cli.Exit.TIMEOUT;
+            List<String> left = waitFor(removed, () -> stillBound(removed), LINES,
+                    "the claims to be gone and the original drivers of " + String.join(", ", deleted));
+            if (!left.isEmpty()) {
+                whyStillTerminating(removed);
+                exit = Cli.Exit.TIMEOUT;
+            }
         }
         return new Result(exit, planned.stream().map(Outcome::notReady).toList());
+    }
+
+    /**
+     * After a timed-out unclaim: why each claim is still Terminating — only the pcidevices agent on
+     * the claim's node releases its finalizer, so that node's controller pod and its state are named.
+     */
+    private void whyStillTerminating(List<Target> removed) {
+        List<GenericKubernetesResource> live = new ArrayList<>();
+        for (Target t : removed) {
+            GenericKubernetesResource claim = Harvester.pciDeviceClaims(client).withName(t.name()).get();
+            if (claim != null) live.add(claim);
+        }
+        for (var f : ClaimRemovalCheck.terminatingClaims(live, ControllerHealth.pods(client), java.time.Instant.now())) {
+            progress.println(f.subject() + ": " + f.evidence() + " — fix: " + f.fix());
+        }
+        progress.flush();
     }
 
     private List<String> stillBound(List<Target> removed) {
