@@ -5,6 +5,7 @@
 //SOURCES lib/Cli.java lib/Kube.java lib/Harvester.java lib/KubeVirt.java lib/Passthrough.java lib/Render.java lib/Bundled.java
 //SOURCES lib/Claims.java lib/VmHostDevices.java lib/VmRestart.java lib/cli/Names.java
 //SOURCES lib/steps/Claiming.java lib/steps/DeviceTarget.java lib/steps/Attaching.java lib/steps/VmDeviceChange.java
+//SOURCES lib/cli/Launch.java
 
 import java.io.PrintWriter;
 import java.util.List;
@@ -47,7 +48,7 @@ public class attach implements Cli.Command {
     boolean claimFirst;
 
     public static void main(String... args) {
-        Cli.main(new attach(), args);
+        Launch.main(new attach(), args);
     }
 
     @Override
@@ -55,6 +56,7 @@ public class attach implements Cli.Command {
         PrintWriter stdout = spec.commandLine().getOut();
         PrintWriter progress = out.structured() ? spec.commandLine().getErr() : stdout;
         var timeout = restart.timeout();
+        if (out.structured()) Journal.structured(stdout);
         Names.object("VM", vmName);
         Names.namespace(kube.namespace);
         which.checkNames();

@@ -4,6 +4,7 @@
 //DESCRIPTION Claim a PCI device and its whole IOMMU group (PCIDeviceClaim), idempotently, and wait until passthrough is on
 //SOURCES lib/Cli.java lib/Kube.java lib/Harvester.java lib/KubeVirt.java lib/Passthrough.java lib/Render.java lib/Bundled.java lib/Claims.java
 //SOURCES lib/cli/Timeouts.java lib/cli/Names.java lib/steps/Claiming.java
+//SOURCES lib/cli/Launch.java
 
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -76,7 +77,7 @@ public class claim implements Cli.Command {
     boolean noWait;
 
     public static void main(String... args) {
-        Cli.main(new claim(), args);
+        Launch.main(new claim(), args);
     }
 
     @Override
@@ -84,6 +85,7 @@ public class claim implements Cli.Command {
         PrintWriter stdout = spec.commandLine().getOut();
         PrintWriter stderr = spec.commandLine().getErr();
         checkOptions();
+        if (out.structured()) Journal.structured(stdout);
         Claiming.Settings settings = new Claiming.Settings(only, force, dryRun, userName, noWait ? null : Timeouts.positive(timeoutSeconds));
         try (KubernetesClient client = kube.client()) {
             // Preconditions: which claims (unknown devices and bad files fail here, before any change).

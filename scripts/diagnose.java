@@ -4,6 +4,7 @@
 //DESCRIPTION Check every known way PCI passthrough fails and print the fix for each
 //SOURCES lib/Cli.java lib/Kube.java lib/Harvester.java lib/KubeVirt.java lib/Passthrough.java lib/Render.java
 //SOURCES lib/Diagnosis.java lib/cli/Timeouts.java lib/cli/Names.java lib/checks/Checkup.java lib/steps/Fixing.java
+//SOURCES lib/cli/Launch.java
 
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
@@ -66,7 +67,7 @@ public class diagnose implements Cli.Command {
     private final Map<Diagnosis.Remedy, String> planNotes = new LinkedHashMap<>();
 
     public static void main(String... args) {
-        Cli.main(new diagnose(), args);
+        Launch.main(new diagnose(), args);
     }
 
     @Override

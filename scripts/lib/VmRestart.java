@@ -113,23 +113,37 @@ public final class VmRestart {
         AtomicReference<Outcome> end = new AtomicReference<>();
         AtomicReference<String> last = new AtomicReference<>(name + ": no instance yet");
         AtomicReference<GenericKubernetesResource> seen = new AtomicReference<>();
-        try {
-            KubeVirt.vmis(c).inNamespace(ns).withName(name).waitUntilCondition(vmi -> {
-                seen.set(vmi);
-                Outcome o = judge(vmi, oldUid, wanted);
-                if (o != null) {
-                    end.set(o);
-                    return true;
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (true) {
+            // Slices of at most 2s: the informer reconnects silently, so a dead server is noticed by the direct read between slices.
+            long slice = Math.max(1, Math.min(deadline - System.nanoTime(), REREAD.toNanos()));
+            try {
+                KubeVirt.vmis(c).inNamespace(ns).withName(name).waitUntilCondition(vmi -> {
+                    seen.set(vmi);
+                    Outcome o = judge(vmi, oldUid, wanted);
+                    if (o != null) {
+                        end.set(o);
+                        return true;
+                    }
+                    String line = describe(name, vmi, oldUid);
+                    last.set(line);
+                    bar.show(line);
+                    return false;
+                }, slice, TimeUnit.NANOSECONDS);
+                break;
+            } catch (KubernetesClientTimeoutException e) {
+                if (System.nanoTime() >= deadline) {
+                    bar.done();
+                    return new Outcome(seen.get(), false, true, "timed out after " + total.toSeconds() + "s; last state: "
+                            + last.get().substring(name.length() + 2));
                 }
-                String line = describe(name, vmi, oldUid);
-                last.set(line);
-                bar.show(line);
-                return false;
-            }, timeout.toMillis(), TimeUnit.MILLISECONDS);
-        } catch (KubernetesClientTimeoutException e) {
-            bar.done();
-            return new Outcome(seen.get(), false, true, "timed out after " + total.toSeconds() + "s; last state: "
-                    + last.get().substring(name.length() + 2));
+                try {
+                    vmi(c, ns, name);
+                } catch (RuntimeException serverGone) {
+                    bar.done();
+                    throw serverGone;
+                }
+            }
         }
         bar.done();
         return end.get();
@@ -168,6 +182,9 @@ public final class VmRestart {
     public enum Action { NONE_NEEDED, RESTART_REQUIRED, STOPPED, RESTARTED, STARTED }
 
     public record Result(Action action, Outcome outcome) {}
+
+    /** At most this long between two direct reads while waiting. */
+    static final Duration REREAD = Duration.ofSeconds(2);
 
     /** How long to wait before asking again when virt-api refuses a restart/start because one is in flight. */
     static final long IN_FLIGHT_PAUSE_MS = 200;

@@ -434,6 +434,7 @@ final class PciDevicesController implements AutoCloseable {
         Harvester.pciDevices(c).withLabel("nodename", node).list().getItems()
                 .forEach(d -> resourceOf.put(d.getMetadata().getName(), Harvester.PciDevice.of(d).resourceName()));
         long healthy = Harvester.pciDeviceClaims(c).list().getItems().stream()
+                .filter(cl -> cl.getMetadata().getDeletionTimestamp() == null) // OnRemove took it out of the plugin
                 .map(Harvester.PciDeviceClaim::of)
                 .filter(cl -> node.equals(cl.node()) && cl.passthroughEnabled() && resource.equals(resourceOf.get(cl.name())))
                 .count();

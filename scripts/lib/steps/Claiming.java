@@ -1,4 +1,4 @@
-//SOURCES ../Cli.java ../Kube.java ../Harvester.java ../KubeVirt.java ../Passthrough.java ../Claims.java ../Bundled.java
+//SOURCES ../Cli.java ../cli/Journal.java ../Kube.java ../Harvester.java ../KubeVirt.java ../Passthrough.java ../Claims.java ../Bundled.java
 //SOURCES ../ControllerHealth.java ../checks/ClaimRemovalCheck.java Changes.java Waiting.java
 
 import java.io.PrintWriter;
@@ -168,7 +168,10 @@ public final class Claiming {
             } catch (RuntimeException e) {
                 throw partial(e, changed, "created or replaced", "claim --delete --only ");
             }
-            if (o.action() != Action.UNCHANGED) changed.add(o.target().name());
+            if (o.action() != Action.UNCHANGED) {
+                changed.add(o.target().name());
+                Journal.changed(TYPE + "/" + o.target().name() + " " + o.action().word(), "claim --delete --only " + o.target().name());
+            }
             print(o.line(false));
         }
 
@@ -176,7 +179,12 @@ public final class Claiming {
         Cli.Exit exit = Cli.Exit.OK;
         if (settings.timeout() != null) {
             Set<String> names = names(targets);
-            List<Passthrough.Check> left = waitFor(targets, () -> failing(targets, names), CHECKS, "passthrough on " + String.join(", ", names));
+            List<Passthrough.Check> left;
+            try {
+                left = waitFor(targets, () -> failing(targets, names), CHECKS, "passthrough on " + String.join(", ", names));
+            } catch (RuntimeException e) {
+                throw lostWhileWaiting(e, changed, "created or replaced", "claim --delete --only ");
+            }
             if (!left.isEmpty()) exit = Cli.Exit.TIMEOUT;
         }
         return new Result(exit, withReadiness(planned, targets));
@@ -254,6 +262,7 @@ public final class Claiming {
                     throw partial(rejected(e, "deleting", o.target().name()), deleted, "deleted", "claim --only ");
                 }
                 deleted.add(o.target().name());
+                Journal.changed(TYPE + "/" + o.target().name() + " deleted", "claim --only " + o.target().name());
             }
             print(o.line(false));
         }
@@ -261,8 +270,13 @@ public final class Claiming {
         List<Target> removed = targets.stream().filter(t -> deleted.contains(t.name())).toList();
         if (settings.timeout() != null && !removed.isEmpty()) {
             // The controller gives the device back to its original driver: wait so no half-done state is left.
-            List<String> left = waitFor(removed, () -> stillBound(removed), LINES,
-                    "the claims to be gone and the original drivers of " + String.join(", ", deleted));
+            List<String> left;
+            try {
+                left = waitFor(removed, () -> stillBound(removed), LINES,
+                        "the claims to be gone and the original drivers of " + String.join(", ", deleted));
+            } catch (RuntimeException e) {
+                throw lostWhileWaiting(e, deleted, "deleted", "claim --only ");
+            }
             if (!left.isEmpty()) {
                 whyStillTerminating(removed);
                 exit = Cli.Exit.TIMEOUT;
@@ -371,6 +385,19 @@ public final class Claiming {
         String why = t instanceof Cli.UserError u ? u.getMessage() : t.toString();
         return new Cli.UserError(Cli.Exit.PARTIAL, why + "; already " + done + ": " + String.join(", ", changed)
                 + " — undo with: " + String.join("; ", changed.stream().map(n -> undo + n).toList()), e);
+    }
+
+    /**
+     * A read failing while waiting (the API server died or stopped answering): its exit code (4 for
+     * an unreachable server), and what this run already changed with the undo of each.
+     */
+    private static RuntimeException lostWhileWaiting(RuntimeException e, List<String> changed, String done, String undo) {
+        Throwable t = Kube.translate(e);
+        if (!(t instanceof Cli.UserError u)) return e;
+        String already = changed.isEmpty() ? "; nothing was changed"
+                : "; already " + done + ": " + String.join(", ", changed) + " — undo (once the server answers): "
+                + String.join("; ", changed.stream().map(n -> undo + n).toList());
+        return new Cli.UserError(u.exit, "while waiting: " + u.getMessage() + already, e);
     }
 
     /** The failing Passthrough checks of the claimed devices (a sibling left out with --only is not waited for). */

@@ -1,4 +1,4 @@
-//SOURCES ../Cli.java ../Kube.java ../Harvester.java ../KubeVirt.java ../Render.java ../VmHostDevices.java ../VmRestart.java
+//SOURCES ../Cli.java ../cli/Journal.java ../Kube.java ../Harvester.java ../KubeVirt.java ../Render.java ../VmHostDevices.java ../VmRestart.java
 
 import java.io.PrintWriter;
 import java.time.Duration;
@@ -62,6 +62,7 @@ public final class VmDeviceChange {
         // Change: read-modify-write of the VM (retried on 409 and on the webhook's cache race).
         VmHostDevices.Edit edit = write(c, r.namespace(), r.vm(), r.planner(), t.deviceName(), progress);
         String ref = "virtualmachine.kubevirt.io/" + r.vm();
+        if (edit.changed()) Journal.changed(ref + " spec (" + edit.summary() + ")", r.undo());
         if (!edit.changes().isEmpty()) progress.println(ref + " patched (" + String.join(", ", edit.changes()) + ")");
         else if (edit.pinnedTo() == null) {
             progress.println(ref + " unchanged (" + (r.direction() == Direction.ATTACH ? t.label() + " already in hostDevices"
@@ -83,10 +84,10 @@ public final class VmDeviceChange {
         try {
             result = VmRestart.takeEffect(c, r.namespace(), r.vm(), r.noRestart(), r.start(), wanted, r.timeout(), progress);
         } catch (KubernetesClientException e) {
-            if (e.getCode() == 0) {
-                // No answer from the API server (unreachable, timed out): failed halfway, and still what changed.
+            if (e.getCode() <= 0) {
+                // No answer from the API server (unreachable, timed out; fabric8 says 0 or -1): failed halfway, and still what changed.
                 Throwable why = Kube.translate(e);
-                throw failed(c, r, edit, Cli.Exit.PARTIAL, "restart of " + r.vm() + " failed: " + why.getMessage());
+                throw failed(c, r, edit, Cli.Exit.PARTIAL, "lost the API server after the change (" + why.getMessage() + ")");
             }
             throw failed(c, r, edit, Cli.Exit.REJECTED, "restart of " + r.vm() + " refused (" + e.getCode() + "): " + VmRestart.message(e));
         } catch (Cli.UserError e) {
