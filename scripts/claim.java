@@ -62,6 +62,10 @@ public class claim implements Cli.Command {
     @Option(names = "--force", description = "Replace a claim whose spec or owner differs; with --delete, delete even if a VM references the device")
     boolean force;
 
+    @Option(names = "--no-pooling", description = {"Set spec.disableResourcePooling: true (Harvester v1.9): the device gets its own",
+            "resource name instead of the shared vendor/model one; a live claim set otherwise is a conflict (--force recreates it)"})
+    boolean noPooling;
+
     @Option(names = "--dry-run", description = "Print the claims and the diff against the cluster; change nothing")
     boolean dryRun;
 
@@ -86,7 +90,7 @@ public class claim implements Cli.Command {
         PrintWriter stderr = spec.commandLine().getErr();
         checkOptions();
         if (out.structured()) Journal.structured(stdout);
-        Claiming.Settings settings = new Claiming.Settings(only, force, dryRun, userName, noWait ? null : Timeouts.positive(timeoutSeconds));
+        Claiming.Settings settings = new Claiming.Settings(only, force, dryRun, userName, noWait ? null : Timeouts.positive(timeoutSeconds), noPooling);
         try (KubernetesClient client = kube.client()) {
             // Preconditions: which claims (unknown devices and bad files fail here, before any change).
             Claiming step = new Claiming(client, settings, out.structured() || dryRun ? null : stdout, stderr);

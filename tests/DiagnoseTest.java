@@ -734,6 +734,23 @@ class DiagnoseTest {
     }
 
     @Test
+    void eachFindingIsPrintedOnce() {
+        healthy();
+        sim.admin().nodes().withName("altra").edit(n -> {
+            n.setSpec(new io.fabric8.kubernetes.api.model.NodeSpecBuilder().withUnschedulable(true).build());
+            return n;
+        });
+        for (String[] args : List.of(new String[] {"--node", "altra"}, new String[] {"docker-host"}, new String[] {"--device", GPU})) {
+            List<String> all = new ArrayList<>(List.of(args));
+            all.addAll(List.of("-o", "json"));
+            Run.Result r = diagnose(all.toArray(new String[0]));
+            List<String> seen = new ArrayList<>();
+            for (JsonNode f : readJson(r)) seen.add(f.toString());
+            assertEquals(seen.size(), new java.util.LinkedHashSet<>(seen).size(), String.join(" ", args) + ": duplicates in " + r.out());
+        }
+    }
+
+    @Test
     void deviceRequestedByTwoVmsAtOnce() {
         healthy();
         GenericKubernetesResource other = KubeVirt.vms(c).inNamespace("default").withName("docker-host").get();

@@ -107,7 +107,8 @@ public final class Checkup {
             findings.addAll(VmChecks.sharing(vms, t.vm(), d, t.allDevices()));
         }
         if (t.vm() != null) findings.addAll(VmChecks.check(vms, t.vm(), t.devices(), t.allDevices(), usb));
-        return findings;
+        // Group- and node-wide checks come once per device of the group: each finding is reported once.
+        return new ArrayList<>(new java.util.LinkedHashSet<>(findings));
     }
 
     /** Maintenance (#4888): a cordoned node stops VMs with host devices, which cannot migrate. */

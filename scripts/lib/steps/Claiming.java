@@ -1,5 +1,5 @@
 //SOURCES ../Cli.java ../cli/Journal.java ../Kube.java ../Harvester.java ../KubeVirt.java ../Passthrough.java ../Claims.java ../Bundled.java
-//SOURCES ../ControllerHealth.java ../checks/ClaimRemovalCheck.java Changes.java Waiting.java
+//SOURCES ../ControllerHealth.java ../checks/ClaimRemovalCheck.java ../checks/BaremetalCheck.java Changes.java Waiting.java
 
 import java.io.PrintWriter;
 import java.time.Duration;
@@ -79,7 +79,25 @@ public final class Claiming {
     }
 
     /** How the step behaves: --only, --force, --dry-run, --user, and how long to wait (timeout null: do not wait). */
-    public record Settings(boolean only, boolean force, boolean dryRun, String userName, Duration timeout) {}
+    public record Settings(boolean only, boolean force, boolean dryRun, String userName, Duration timeout, boolean noPooling) {
+        public Settings(boolean only, boolean force, boolean dryRun, String userName, Duration timeout) {
+            this(only, force, dryRun, userName, timeout, false);
+        }
+    }
+
+    /**
+     * The claim as asked: with --no-pooling spec.disableResourcePooling: true (Harvester v1.9: the
+     * device gets its own resource name). A live claim whose setting differs is a conflict, as any
+     * other spec difference (Claims.intent), since the controller reads it only once.
+     */
+    private GenericKubernetesResource pooling(GenericKubernetesResource claim) {
+        if (settings.noPooling()) {
+            @SuppressWarnings("unchecked")
+            Map<String, Object> spec = (Map<String, Object>) claim.getAdditionalProperties().get("spec");
+            spec.put("disableResourcePooling", true);
+        }
+        return claim;
+    }
 
     /** The step's result: every claim's outcome, and OK, CONFLICT (dry run) or TIMEOUT. */
     public record Result(Cli.Exit exit, List<Outcome> outcomes) {}
@@ -103,12 +121,12 @@ public final class Claiming {
     public List<Target> forDevice(Harvester.PciDevice d) {
         // No IOMMU group (IOMMU off): nothing to expand; the webhook will say so.
         if (settings.only() || d.iommuGroup() == null || d.iommuGroup().isEmpty()) {
-            return List.of(new Target(d, Claims.forDevice(d, settings.userName()), "requested"));
+            return List.of(new Target(d, pooling(Claims.forDevice(d, settings.userName())), "requested"));
         }
         List<Target> group = new ArrayList<>();
         for (Harvester.PciDevice m : Passthrough.read(client, d).group()) {
             String why = m.name().equals(d.name()) ? "requested" : "shares IOMMU group " + d.iommuGroup() + " with " + d.name();
-            group.add(new Target(m, Claims.forDevice(m, settings.userName()), why));
+            group.add(new Target(m, pooling(Claims.forDevice(m, settings.userName())), why));
         }
         return group;
     }
@@ -127,7 +145,7 @@ public final class Claiming {
                 @SuppressWarnings("unchecked")
                 Map<String, Object> wanted = (Map<String, Object>) r.getAdditionalProperties().get("spec");
                 Harvester.PciDevice d = Harvester.PciDevice.of(pd);
-                targets.add(new Target(d, Claims.withSpec(d, wanted), "from " + src.getKey()));
+                targets.add(new Target(d, pooling(Claims.withSpec(d, wanted)), "from " + src.getKey()));
             }
         }
         return targets;
@@ -221,6 +239,14 @@ public final class Claiming {
                 default -> { }
             }
         } catch (KubernetesClientException e) {
+            if (verb.equals("creating") && e.getStatus() != null && e.getStatus().getMessage() != null) {
+                // Harvester v1.9: a node labelled for bare-metal GPU workloads keeps its GPUs; the webhook denies the claim.
+                var node = client.nodes().withName(o.target().device().node()).get();
+                var bare = BaremetalCheck.claimDenied(o.target().name(), node, e.getStatus().getMessage().trim());
+                if (bare.isPresent()) {
+                    throw new Cli.UserError(Cli.Exit.REJECTED, bare.get().evidence() + " — fix: " + bare.get().fix(), e);
+                }
+            }
             throw rejected(e, verb, o.target().name());
         }
     }

@@ -93,7 +93,10 @@ public final class DeviceTarget {
                 .toList();
         var named = all.stream().filter(d -> d.name().equals(preferred)).findFirst();
         if (named.isPresent()) return fromDevice(named.get());
-        if (!needPciDevice) return new VmHostDevices.Target(preferred, res, node);
+        if (!needPciDevice) {
+            if (all.isEmpty()) requireNotUsb(c, res);
+            return new VmHostDevices.Target(preferred, res, node);
+        }
         if (node == null && preferred == null) {
             throw new Cli.UserError(Cli.Exit.USAGE, "--device-name needs --node (the same resource can exist on several nodes) "
                     + "— e.g. --device-name " + res + " --node altra, or pass --device NAME");
@@ -106,6 +109,31 @@ public final class DeviceTarget {
         throw new Cli.UserError(Cli.Exit.USAGE, all.size() + " PCIDevices have resource name " + res
                 + (node != null ? " on node " + node : "") + " (" + String.join(", ", all.stream().map(Harvester.PciDevice::name).toList())
                 + ") — pick one with --device NAME");
+    }
+
+    private static final io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext USB_DEVICES =
+            new io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext.Builder().withGroup(Harvester.GROUP).withVersion("v1beta1")
+                    .withKind("USBDevice").withPlural("usbdevices").withNamespaced(false).build();
+
+    /**
+     * detach takes PCI devices only: a resource name that is a Harvester USBDevice's (the docker-host
+     * VM's USB stick) is refused, never removed silently.
+     */
+    static void requireNotUsb(KubernetesClient c, String res) {
+        List<io.fabric8.kubernetes.api.model.GenericKubernetesResource> usb;
+        try {
+            usb = c.genericKubernetesResources(USB_DEVICES).list().getItems();
+        } catch (io.fabric8.kubernetes.client.KubernetesClientException noUsbApi) {
+            if (noUsbApi.getCode() == 404) return; // no USB devices API: no USB device to protect
+            throw noUsbApi;
+        }
+        for (var u : usb) {
+            if (res.equals(u.get("status", "resourceName"))) {
+                throw new Cli.UserError(Cli.Exit.USAGE, res + " is USB device " + u.getMetadata().getName()
+                        + " (usbdevices." + Harvester.GROUP + "), not a PCI device — detach removes PCI devices only; "
+                        + "remove a USB device in the Harvester UI (VM > Edit > USB Devices)");
+            }
+        }
     }
 
     /** The one hostDevices entry of a merge-patch file such as patches/vm-docker-host-nvidia-gpu.patch.json. */
