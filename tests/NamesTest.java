@@ -81,4 +81,17 @@ class NamesTest {
         Run.Result r = Run.against(sim, new diagnose(), "--device", "000c:01:00.0", "--node", "altra", "-o", "json");
         assertTrue(r.exit() != Cli.Exit.USAGE.code, r.all());
     }
+
+    @Test
+    void aNamespaceThatDoesNotExistIsSaidSo() {
+        for (String ns : List.of("default", "harvester-system")) {
+            sim.admin().namespaces().resource(new io.fabric8.kubernetes.api.model.NamespaceBuilder().withNewMetadata().withName(ns).endMetadata().build()).create();
+        }
+        Run.Result r = Run.against(sim, new detach(), "docker-host", "-n", "other", "--device", Seed.GPU);
+        assertEquals(Cli.Exit.NOT_FOUND.code, r.exit(), r.all());
+        assertTrue(r.err().contains("namespace \"other\" does not exist"), r.all());
+        Run.Result vm = Run.against(sim, new detach(), "no-such-vm", "--device", Seed.GPU);
+        assertEquals(Cli.Exit.NOT_FOUND.code, vm.exit(), vm.all());
+        assertTrue(vm.err().contains("virtualmachine \"no-such-vm\" not found in namespace \"default\""), vm.all());
+    }
 }
