@@ -337,6 +337,27 @@ class ClaimTest {
         assertFalse(r.err().contains("creating"), r.all());
     }
 
+    @Test
+    void forceRemovesAGuidesClaimUnderAnotherNameForTheSameDevice() {
+        sim.admin().genericKubernetesResources(Harvester.PCI_DEVICE_CLAIMS).resource(Serialization.unmarshal("""
+                apiVersion: devices.harvesterhci.io/v1beta1
+                kind: PCIDeviceClaim
+                metadata: {name: gpu-claim}
+                spec: {address: "000c:01:00.0", nodeName: altra, userName: admin}
+                """, GenericKubernetesResource.class)).create();
+        eventually("the agent adds its finalizer", () -> Harvester.hasClaimFinalizer(liveClaim("gpu-claim")));
+        Run.Result warned = claim(GPU, "--timeout", "30");
+        assertEquals(Cli.Exit.OK.code, warned.exit(), warned.all());
+        assertTrue(warned.err().contains("WARNING: claim gpu-claim (no ownerReferences, from a public guide) also means altra-000c01000"), warned.all());
+        assertNotNull(liveClaim("gpu-claim"));
+
+        Run.Result forced = claim(GPU, "--force", "--timeout", "30");
+        assertEquals(Cli.Exit.OK.code, forced.exit(), forced.all());
+        assertTrue(forced.out().contains("pcideviceclaim.devices.harvesterhci.io/gpu-claim deleted (a guide's claim for altra-000c01000, never bound: finalizer removed)"), forced.all());
+        eventually("the guide's claim is gone", () -> liveClaim("gpu-claim") == null);
+        assertEquals(true, liveClaim(GPU).get("status", "passthroughEnabled"));
+    }
+
     void createClaimWithoutOwner() {
         // What kubectl apply of the runbook's template does: no ownerReference, so the controller never acts.
         Harvester.pciDeviceClaims(sim.admin()).resource(Serialization.unmarshal("""

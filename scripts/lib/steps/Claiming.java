@@ -1,5 +1,5 @@
 //SOURCES ../Cli.java ../cli/Journal.java ../Kube.java ../Harvester.java ../KubeVirt.java ../Passthrough.java ../Claims.java ../Bundled.java
-//SOURCES ../ControllerHealth.java ../checks/ClaimRemovalCheck.java ../checks/BaremetalCheck.java Changes.java Waiting.java
+//SOURCES ../ControllerHealth.java ../checks/ClaimRemovalCheck.java ../checks/BaremetalCheck.java ../checks/GuideClaimCheck.java Changes.java Waiting.java
 
 import java.io.PrintWriter;
 import java.time.Duration;
@@ -180,6 +180,7 @@ public final class Claiming {
 
         // Change: create or replace, in group order; anything failing halfway says what changed.
         List<String> changed = new ArrayList<>();
+        removeGuideClaims(targets, changed);
         for (Outcome o : planned) {
             try {
                 apply(o);
@@ -206,6 +207,39 @@ public final class Claiming {
             if (!left.isEmpty()) exit = Cli.Exit.TIMEOUT;
         }
         return new Result(exit, withReadiness(planned, targets));
+    }
+
+    /**
+     * Claims from public guides under another name (e.g. gpu-claim, no ownerReferences) that mean
+     * one of our devices: never bound (the controller cannot find their PCIDevice) and their OnRemove
+     * finalizer never goes. With --force they are deleted and that finalizer removed; without, a warning.
+     */
+    private void removeGuideClaims(List<Target> targets, List<String> changed) {
+        List<Harvester.PciDevice> devices = targets.stream().map(Target::device).toList();
+        Set<String> ours = names(targets);
+        for (GenericKubernetesResource r : Harvester.pciDeviceClaims(client).list().getItems()) {
+            Harvester.PciDeviceClaim claim = Harvester.PciDeviceClaim.of(r);
+            if (ours.contains(claim.name()) || !claim.owners().isEmpty()) continue;
+            Harvester.PciDevice d = GuideClaimCheck.deviceFor(claim, devices);
+            if (d == null) continue;
+            if (!settings.force()) {
+                progress.println("WARNING: claim " + claim.name() + " (no ownerReferences, from a public guide) also means " + d.name()
+                        + "; it was never bound — re-run with --force to remove it");
+                progress.flush();
+                continue;
+            }
+            try {
+                Harvester.pciDeviceClaims(client).withName(claim.name()).delete();
+                Harvester.pciDeviceClaims(client).withName(claim.name()).edit(x -> {
+                    x.getMetadata().setFinalizers(List.of());
+                    return x;
+                });
+            } catch (KubernetesClientException e) {
+                if (e.getCode() != 404) throw partial(rejected(e, "deleting", claim.name()), changed, "created or replaced", "claim --delete --only ");
+            }
+            print(TYPE + "/" + claim.name() + " deleted (a guide's claim for " + d.name() + ", never bound: finalizer removed)");
+            Journal.changed(TYPE + "/" + claim.name() + " deleted", "kubectl apply -f <the guide's claim " + claim.name() + ">");
+        }
     }
 
     private void apply(Outcome o) {
