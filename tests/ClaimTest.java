@@ -307,8 +307,8 @@ class ClaimTest {
         Run.Result c = claim(GPU, "--user", "bob", "--timeout", "30");
         assertEquals(Cli.Exit.CONFLICT.code, c.exit(), c.all());
         List<String> lines = c.err().lines().map(String::strip).toList();
-        int minus = lines.indexOf("-   userName: admin");
-        int plus = lines.indexOf("+   userName: bob");
+        int minus = lines.indexOf("-   userName: \"admin\"");
+        int plus = lines.indexOf("+   userName: \"bob\"");
         assertTrue(minus >= 0 && plus > minus, c.err());
     }
 
