@@ -45,6 +45,9 @@ class CycleTest {
         Run.Result detached = Run.against(sim, new detach(), "docker-host", "--device", Seed.GPU, "--timeout", "60");
         assertEquals(0, detached.exit(), detached.all());
         assertTrue(detached.out().contains("virtualmachine.kubevirt.io/docker-host unpinned from node altra"), detached.all());
+        // The allocation annotation follows the new instance asynchronously (KubeVirtController), as on a real cluster.
+        DockerHost.eventually(() -> KubeVirt.allocatedDevices(DockerHost.vm(sim)).values().stream().noneMatch(l -> l.contains(Seed.GPU)),
+                "allocation annotation without the GPU");
         Run.Result unclaimed = Run.against(sim, new claim(), Seed.GPU, "--delete", "--timeout", "60");
         assertEquals(0, unclaimed.exit(), unclaimed.all());
 
