@@ -3,8 +3,9 @@
 //CDS
 //DESCRIPTION Add a claimed PCI device to a VM's hostDevices without wiping others, restart it and wait until it runs with the device
 //SOURCES lib/Cli.java lib/Kube.java lib/Harvester.java lib/KubeVirt.java lib/Passthrough.java lib/Render.java lib/Bundled.java
-//SOURCES lib/Claims.java lib/VmHostDevices.java lib/VmRestart.java
+//SOURCES lib/Claims.java lib/VmHostDevices.java lib/VmRestart.java lib/cli/Names.java
 //SOURCES lib/steps/Claiming.java lib/steps/DeviceTarget.java lib/steps/Attaching.java lib/steps/VmDeviceChange.java
+//SOURCES lib/cli/Launch.java
 
 import java.io.PrintWriter;
 import java.util.List;
@@ -47,7 +48,7 @@ public class attach implements Cli.Command {
     boolean claimFirst;
 
     public static void main(String... args) {
-        Cli.main(new attach(), args);
+        Launch.main(new attach(), args);
     }
 
     @Override
@@ -55,6 +56,10 @@ public class attach implements Cli.Command {
         PrintWriter stdout = spec.commandLine().getOut();
         PrintWriter progress = out.structured() ? spec.commandLine().getErr() : stdout;
         var timeout = restart.timeout();
+        if (out.structured()) Journal.structured(stdout);
+        Names.object("VM", vmName);
+        Names.namespace(kube.namespace);
+        which.checkNames();
         try (KubernetesClient client = kube.client()) {
             String ns = kube.namespace();
 
@@ -65,32 +70,47 @@ public class attach implements Cli.Command {
             List<String> pciResources = Attaching.pciResourceNames(client);
             Attaching.requireNoPassthroughGpus(vm, pciResources, moveGpus);
             List<Passthrough.Check> failing = Attaching.notReady(client, pci);
+            List<String> claimed = List.of();
             if (!failing.isEmpty() && claimFirst) {
                 // The runbook's "Apply the claims" step; nothing on the VM has changed yet.
-                claim(client, pci, timeout, progress);
+                claimed = claim(client, pci, timeout, progress);
                 if (!restart.dryRun) failing = Attaching.notReady(client, pci);
             }
-            if (!(restart.dryRun && claimFirst)) Attaching.requireReady(pci, failing);
-            Attaching.requireSameNode(vm, target);
-            Function<GenericKubernetesResource, VmHostDevices.Edit> edit = Attaching.edit(target, moveGpus, pciResources);
-            var change = new VmDeviceChange.Request(ns, vmName, target, VmDeviceChange.Direction.ATTACH, edit,
-                    restart.noRestart, restart.start, timeout);
-            if (restart.dryRun) {
-                VmDeviceChange.printDryRun(stdout, out, change, edit.apply(vm));
-                return Cli.Exit.OK;
+            try {
+                return attach(client, ns, vm, target, pci, failing, pciResources, timeout, stdout, progress);
+            } catch (Cli.UserError e) {
+                if (claimed.isEmpty()) throw e;
+                // The claim step changed the cluster before this failure: say so, with its undo.
+                throw new Cli.UserError(e.exit, e.getMessage() + "; the claim step had created or replaced: " + String.join(", ", claimed)
+                        + " — undo: " + String.join("; ", claimed.stream().map(n -> "claim --delete --only " + n).toList()), e);
             }
-
-            // Change, restart, wait (failures after the change name it and the undo).
-            VmDeviceChange.Result result = VmDeviceChange.run(client, change, progress);
-
-            // Report.
-            VmDeviceChange.print(stdout, out, change, result);
-            return Cli.Exit.OK;
         }
     }
 
-    /** The claim step on the device's whole IOMMU group, waiting until passthrough is on (with --dry-run: the plan). */
-    private void claim(KubernetesClient client, Harvester.PciDevice pci, java.time.Duration timeout, PrintWriter progress) {
+    /** The preconditions left after the claim step, the change, the wait and the report. */
+    private Cli.Exit attach(KubernetesClient client, String ns, GenericKubernetesResource vm, VmHostDevices.Target target,
+                            Harvester.PciDevice pci, List<Passthrough.Check> failing, List<String> pciResources,
+                            java.time.Duration timeout, PrintWriter stdout, PrintWriter progress) {
+        if (!(restart.dryRun && claimFirst)) Attaching.requireReady(pci, failing);
+        Attaching.requireSameNode(vm, target);
+        Function<GenericKubernetesResource, VmHostDevices.Edit> edit = Attaching.edit(target, moveGpus, pciResources);
+        var change = new VmDeviceChange.Request(ns, vmName, target, VmDeviceChange.Direction.ATTACH, edit,
+                restart.noRestart, restart.start, timeout);
+        if (restart.dryRun) {
+            VmDeviceChange.printDryRun(stdout, out, change, edit.apply(vm));
+            return Cli.Exit.OK;
+        }
+
+        // Change, restart, wait (failures after the change name it and the undo).
+        VmDeviceChange.Result result = VmDeviceChange.run(client, change, progress);
+
+        // Report.
+        VmDeviceChange.print(stdout, out, change, result);
+        return Cli.Exit.OK;
+    }
+
+    /** The claim step on the device's whole IOMMU group, waiting until passthrough is on (with --dry-run: the plan); the claims it made. */
+    private List<String> claim(KubernetesClient client, Harvester.PciDevice pci, java.time.Duration timeout, PrintWriter progress) {
         progress.println("claiming first: claim " + pci.name());
         progress.flush();
         Claiming claiming = new Claiming(client, new Claiming.Settings(false, false, restart.dryRun, Claims.DEFAULT_USER, timeout),
@@ -106,5 +126,7 @@ public class attach implements Cli.Command {
             throw new Cli.UserError(claimed.exit(), "the claim step failed (see above); " + vmName + " was not changed");
         }
         if (!restart.dryRun) claimed.outcomes().forEach(o -> progress.println(o.readyLine()));
+        if (restart.dryRun) return List.of();
+        return claimed.outcomes().stream().filter(o -> o.action() != Claiming.Action.UNCHANGED).map(o -> o.target().name()).toList();
     }
 }

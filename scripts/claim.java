@@ -3,7 +3,8 @@
 //CDS
 //DESCRIPTION Claim a PCI device and its whole IOMMU group (PCIDeviceClaim), idempotently, and wait until passthrough is on
 //SOURCES lib/Cli.java lib/Kube.java lib/Harvester.java lib/KubeVirt.java lib/Passthrough.java lib/Render.java lib/Bundled.java lib/Claims.java
-//SOURCES lib/cli/Timeouts.java lib/steps/Claiming.java
+//SOURCES lib/cli/Timeouts.java lib/cli/Names.java lib/steps/Claiming.java
+//SOURCES lib/cli/Launch.java
 
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -61,6 +62,10 @@ public class claim implements Cli.Command {
     @Option(names = "--force", description = "Replace a claim whose spec or owner differs; with --delete, delete even if a VM references the device")
     boolean force;
 
+    @Option(names = "--no-pooling", description = {"Set spec.disableResourcePooling: true (Harvester v1.9): the device gets its own",
+            "resource name instead of the shared vendor/model one; a live claim set otherwise is a conflict (--force recreates it)"})
+    boolean noPooling;
+
     @Option(names = "--dry-run", description = "Print the claims and the diff against the cluster; change nothing")
     boolean dryRun;
 
@@ -76,7 +81,7 @@ public class claim implements Cli.Command {
     boolean noWait;
 
     public static void main(String... args) {
-        Cli.main(new claim(), args);
+        Launch.main(new claim(), args);
     }
 
     @Override
@@ -84,7 +89,8 @@ public class claim implements Cli.Command {
         PrintWriter stdout = spec.commandLine().getOut();
         PrintWriter stderr = spec.commandLine().getErr();
         checkOptions();
-        Claiming.Settings settings = new Claiming.Settings(only, force, dryRun, userName, noWait ? null : Timeouts.positive(timeoutSeconds));
+        if (out.structured()) Journal.structured(stdout);
+        Claiming.Settings settings = new Claiming.Settings(only, force, dryRun, userName, noWait ? null : Timeouts.positive(timeoutSeconds), noPooling);
         try (KubernetesClient client = kube.client()) {
             // Preconditions: which claims (unknown devices and bad files fail here, before any change).
             Claiming step = new Claiming(client, settings, out.structured() || dryRun ? null : stdout, stderr);
@@ -105,6 +111,8 @@ public class claim implements Cli.Command {
     }
 
     private void checkOptions() {
+        Names.object("PCIDevice", deviceName);
+        Names.object("node", node);
         if (deviceName != null && (node != null || address != null)) {
             throw usage("give either DEVICE or --node/--address, not both");
         }

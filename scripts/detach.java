@@ -3,7 +3,8 @@
 //CDS
 //DESCRIPTION Remove exactly one PCI device from a VM's hostDevices, restart it and wait
 //SOURCES lib/Cli.java lib/Kube.java lib/Harvester.java lib/KubeVirt.java lib/Render.java lib/Bundled.java
-//SOURCES lib/VmHostDevices.java lib/VmRestart.java lib/steps/DeviceTarget.java lib/steps/VmDeviceChange.java
+//SOURCES lib/VmHostDevices.java lib/VmRestart.java lib/cli/Names.java lib/steps/DeviceTarget.java lib/steps/VmDeviceChange.java
+//SOURCES lib/cli/Launch.java
 
 import java.io.PrintWriter;
 
@@ -36,7 +37,7 @@ public class detach implements Cli.Command {
     String vmName;
 
     public static void main(String... args) {
-        Cli.main(new detach(), args);
+        Launch.main(new detach(), args);
     }
 
     @Override
@@ -44,6 +45,10 @@ public class detach implements Cli.Command {
         PrintWriter stdout = spec.commandLine().getOut();
         PrintWriter progress = out.structured() ? spec.commandLine().getErr() : stdout;
         var timeout = restart.timeout();
+        if (out.structured()) Journal.structured(stdout);
+        Names.object("VM", vmName);
+        Names.namespace(kube.namespace);
+        which.checkNames();
         try (KubernetesClient client = kube.client()) {
             String ns = kube.namespace();
 

@@ -3,8 +3,8 @@
 //CDS
 //DESCRIPTION Check every known way PCI passthrough fails and print the fix for each
 //SOURCES lib/Cli.java lib/Kube.java lib/Harvester.java lib/KubeVirt.java lib/Passthrough.java lib/Render.java
-//SOURCES lib/Diagnosis.java lib/cli/Timeouts.java lib/checks/Checkup.java lib/steps/Fixing.java lib/checks/VersionCheck.java
-//SOURCES lib/checks/NodeSshCheck.java
+//SOURCES lib/Diagnosis.java lib/cli/Timeouts.java lib/cli/Names.java lib/checks/Checkup.java lib/steps/Fixing.java lib/checks/VersionCheck.java
+//SOURCES lib/checks/NodeSshCheck.java lib/cli/Launch.java
 
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
@@ -54,6 +54,10 @@ public class diagnose implements Cli.Command {
     @Option(names = "--fix", description = "Perform the safe fixes (restart the controller pod, re-claim, re-attach), then check again")
     boolean fix;
 
+    @Option(names = "--fix-all", description = {"With --fix (implies it): also the fixes that go beyond restoring what was asked for:",
+            "first claims, and attaching a device to a VM (which restarts it when it runs)"})
+    boolean fixAll;
+
     @Option(names = "--yes", description = "With --fix: do not ask for confirmation")
     boolean yes;
 
@@ -63,8 +67,11 @@ public class diagnose implements Cli.Command {
 
     @Mixin NodeSshCheck.Options nodeSsh;
 
+    /** Why each remedy of the plan is safe, or which --fix-all reason it runs under. */
+    private final Map<Diagnosis.Remedy, String> planNotes = new LinkedHashMap<>();
+
     public static void main(String... args) {
-        Cli.main(new diagnose(), args);
+        Launch.main(new diagnose(), args);
     }
 
     @Override
@@ -73,6 +80,11 @@ public class diagnose implements Cli.Command {
         PrintWriter stderr = spec.commandLine().getErr();
         Duration wait = Timeouts.positive(timeoutSeconds);
         nodeSsh.validate();
+        if (fixAll) fix = true;
+        Names.object("VM", vmName);
+        Names.namespace(kube.namespace);
+        Names.object("node", node);
+        if (device != null && !device.contains(":")) Names.object("PCIDevice", device); // a PCI address: judged as one by Checkup.scope
         if (fix && !yes && System.console() == null) {
             throw new Cli.UserError(Cli.Exit.USAGE, "--fix needs confirmation and stdin is not a terminal — add --yes to fix without asking");
         }
@@ -86,7 +98,19 @@ public class diagnose implements Cli.Command {
             // With --fix, -o json/yaml prints only the final report, so stdout stays one document.
             if (!out.structured()) report(stdout, findings);
 
-            List<Diagnosis.Remedy> remedies = Fixing.remedies(findings);
+            // Safe fixes restore what was already asked for; the others run only with --fix-all (the plan says which is which).
+            List<Diagnosis.Remedy> remedies = new ArrayList<>();
+            Map<Diagnosis.Remedy, String> skipped = new LinkedHashMap<>();
+            for (Diagnosis.Remedy r : Fixing.remedies(findings)) {
+                String beyond = Fixing.beyondRestoring(client, r);
+                if (beyond == null || fixAll) remedies.add(r);
+                else skipped.put(r, beyond);
+                planNotes.put(r, beyond == null ? "safe: restores what was asked for" : "--fix-all: " + beyond);
+            }
+            if (!skipped.isEmpty()) {
+                stderr.println("--fix skips (not a restore; run it yourself, or re-run with --fix-all):");
+                skipped.forEach((r, why) -> stderr.println("  " + r.command() + "   # " + why));
+            }
             if (remedies.isEmpty() || (!yes && !confirm(stderr, remedies))) {
                 stderr.println(remedies.isEmpty() ? "--fix: nothing here is safe to fix automatically; run the FIX commands yourself"
                         : "--fix: nothing changed");
@@ -95,7 +119,7 @@ public class diagnose implements Cli.Command {
             }
             if (yes) {
                 stderr.println("--fix will run:");
-                remedies.forEach(r -> stderr.println("  " + r.command()));
+                remedies.forEach(r -> stderr.println("  " + r.command() + "   # " + planNotes.get(r)));
             }
             for (Diagnosis.Remedy r : remedies) Fixing.apply(client, r, wait, stderr);
             stderr.println("checking again:");
@@ -155,7 +179,7 @@ public class diagnose implements Cli.Command {
 
     private boolean confirm(PrintWriter stderr, List<Diagnosis.Remedy> remedies) throws Exception {
         stderr.println("--fix would run:");
-        remedies.forEach(r -> stderr.println("  " + r.command()));
+        remedies.forEach(r -> stderr.println("  " + r.command() + "   # " + planNotes.get(r)));
         stderr.print("Proceed? [y/N] ");
         stderr.flush();
         String answer = new BufferedReader(new InputStreamReader(System.in)).readLine();

@@ -2,7 +2,7 @@
 //JAVA 17+
 //CDS
 //DESCRIPTION List PCI devices per node and IOMMU group, with claim state and the VM using each; flags partly claimed groups
-//SOURCES lib/Cli.java lib/Kube.java lib/Harvester.java lib/KubeVirt.java lib/Render.java lib/Bundled.java
+//SOURCES lib/Cli.java lib/Kube.java lib/Harvester.java lib/KubeVirt.java lib/Render.java lib/Bundled.java lib/cli/Names.java
 
 import java.io.PrintWriter;
 import java.util.ArrayList;
@@ -59,6 +59,7 @@ public class inventory implements Cli.Command {
         if (vendor != null && vendor.isBlank()) {
             throw new Cli.UserError(Cli.Exit.USAGE, "--vendor is empty — pass a PCI vendor id such as 10de or a name such as nvidia");
         }
+        Names.object("node", node);
         try (KubernetesClient client = kube.client()) {
             return list(stdout, client);
         }

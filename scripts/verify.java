@@ -3,7 +3,7 @@
 //CDS
 //DESCRIPTION Prove the device is visible inside the guest: lspci -nn over SSH (ssh_config, ssh-agent, ProxyJump, verified host keys)
 //SOURCES lib/Cli.java lib/Kube.java lib/Harvester.java lib/KubeVirt.java lib/Render.java lib/ssh/SshSession.java lib/ssh/SshOptions.java
-//SOURCES lib/checks/GuestDocker.java
+//SOURCES lib/checks/GuestDocker.java lib/cli/Names.java
 
 import java.io.PrintWriter;
 import java.time.Duration;
@@ -122,6 +122,8 @@ public class verify implements Cli.Command {
         if (requireDriver) nvidiaSmi = true;
         if (dockerImage != null) docker = true;
         GuestDocker.checkImage(dockerImage);
+        Names.object("VM", vmName);
+        Names.namespace(kube.namespace);
 
         // Preconditions: the VM runs, with the device in its instance's spec.
         String ns = kube.namespace();

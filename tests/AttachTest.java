@@ -493,4 +493,17 @@ class AttachTest {
         assertFalse(DockerHost.hostDevices(sim).contains(GPU_ENTRY));
         assertNotNull(DockerHost.vmi(sim));
     }
+
+    @Test
+    void aFailureAfterTheClaimStepNamesTheClaimsItMadeAndTheirUndo() {
+        KubeVirt.vms(sim.admin()).inNamespace("default").withName("docker-host").edit(v -> {
+            VmHostDevices.pin(v, "bravo");
+            return v;
+        });
+        Run.Result r = Run.against(sim, new attach(), "docker-host", "--device", GPU, "--claim", "--timeout", "60");
+        assertEquals(Cli.Exit.PRECONDITION.code, r.exit(), r.all());
+        assertTrue(r.err().contains("is pinned to node bravo"), r.all());
+        assertTrue(r.err().contains("; the claim step had created or replaced: altra-000c01000, altra-000c01001 — undo: "
+                + "claim --delete --only altra-000c01000; claim --delete --only altra-000c01001"), r.all());
+    }
 }

@@ -258,6 +258,106 @@ class ClaimTest {
         assertNull(liveClaim(AUDIO));
     }
 
+    @Test
+    void unclaimWaitsUntilTheClaimIsGoneAndOnTimeoutNamesTheNodesControllerPod() {
+        Run.Result made = claim(GPU, "--timeout", "30");
+        assertEquals(Cli.Exit.OK.code, made.exit(), made.all());
+        sim.faults().add(Fault.CLAIM_STUCK_TERMINATING);
+        Run.Result r = claim(GPU, "--delete", "--timeout", "3");
+        assertEquals(Cli.Exit.TIMEOUT.code, r.exit(), r.all());
+        assertTrue(r.all().contains("altra-000c01000: claim still exists"), r.all());
+        assertTrue(r.all().contains("only the pcidevices agent on node altra removes it and pod harvester-pcidevices-controller-"), r.all());
+        assertTrue(r.all().contains("fix: kubectl -n harvester-system delete pod harvester-pcidevices-controller-"), r.all());
+        assertNotNull(liveClaim(GPU), "still Terminating");
+    }
+
+    @Test
+    void unclaimEndsWithTheClaimGoneAndTheDriverBack() {
+        Run.Result made = claim(GPU, "--timeout", "30");
+        assertEquals(Cli.Exit.OK.code, made.exit(), made.all());
+        Run.Result r = claim(GPU, "--delete", "--timeout", "30");
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
+        assertNull(liveClaim(GPU), r.all());
+        assertNull(liveClaim(AUDIO), r.all());
+        assertEquals("nouveau", driver(GPU));
+    }
+
+    @Test
+    void noPoolingSetsTheFieldAndADifferentLiveSettingIsAConflictUntilForced() {
+        Run.Result r = claim(GPU, "--no-pooling", "--timeout", "30");
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
+        assertEquals(true, liveClaim(GPU).get("spec", "disableResourcePooling"));
+        assertEquals(true, liveClaim(AUDIO).get("spec", "disableResourcePooling"));
+        assertEquals(Cli.Exit.OK.code, claim(GPU, "--no-pooling", "--timeout", "30").exit(), "the same again is unchanged");
+
+        Run.Result pooled = claim(GPU, "--timeout", "30");
+        assertEquals(Cli.Exit.CONFLICT.code, pooled.exit(), pooled.all());
+        assertTrue(pooled.err().contains("-   disableResourcePooling: true"), pooled.all());
+        assertEquals(true, liveClaim(GPU).get("spec", "disableResourcePooling"), "nothing changed");
+
+        Run.Result forced = claim(GPU, "--force", "--timeout", "30");
+        assertEquals(Cli.Exit.OK.code, forced.exit(), forced.all());
+        assertNull(liveClaim(GPU).get("spec", "disableResourcePooling"), "recreated pooled");
+    }
+
+    @Test
+    void conflictDiffsPrintWhatGoesBeforeWhatComes() {
+        Run.Result r = claim(GPU, "--no-pooling", "--timeout", "30");
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
+        Run.Result c = claim(GPU, "--user", "bob", "--timeout", "30");
+        assertEquals(Cli.Exit.CONFLICT.code, c.exit(), c.all());
+        List<String> lines = c.err().lines().map(String::strip).toList();
+        int minus = lines.indexOf("-   userName: \"admin\"");
+        int plus = lines.indexOf("+   userName: \"bob\"");
+        assertTrue(minus >= 0 && plus > minus, c.err());
+    }
+
+    @Test
+    void aClaimDeniedOnABareMetalGpuNodeIsExit10WithTheLabelFix() {
+        sim.faults().add(Fault.BAREMETAL_GPU_NODE);
+        eventually("altra labelled", () -> "true".equals(sim.admin().nodes().withName("altra").get().getMetadata().getLabels().get(Harvester.BAREMETAL_GPU_LABEL)));
+        Run.Result r = claim(GPU, "--only", "--timeout", "10");
+        assertEquals(Cli.Exit.REJECTED.code, r.exit(), r.all());
+        assertTrue(r.err().contains("node altra is labelled harvesterhci.io/gpu-baremetal-workloads=true"), r.all());
+        assertTrue(r.err().contains("fix: pass through a GPU on another node (inventory), or, once no pod uses this GPU, remove the label: "
+                + "kubectl label node altra harvesterhci.io/gpu-baremetal-workloads-"), r.all());
+        assertNull(liveClaim(GPU));
+    }
+
+    @Test
+    void aRefusedDeleteDuringForceIsNotCalledCreating() {
+        assertEquals(Cli.Exit.OK.code, claim(GPU, "--timeout", "30").exit());
+        KubeVirt.vms(sim.admin()).inNamespace("default").withName("docker-host").edit(vm -> {
+            vm.getMetadata().getAnnotations().put(Harvester.ALLOCATION_ANNOTATION, "{\"hostdevices\":{\"" + GPU_RES + "\":[\"" + GPU + "\"]}}");
+            return vm;
+        });
+        Run.Result r = claim(GPU, "--only", "--user", "bob", "--force", "--timeout", "30");
+        assertEquals(Cli.Exit.REJECTED.code, r.exit(), r.all());
+        assertTrue(r.err().contains("claim: deleting (to replace) pcideviceclaim.devices.harvesterhci.io/altra-000c01000 was rejected"), r.all());
+        assertFalse(r.err().contains("creating"), r.all());
+    }
+
+    @Test
+    void forceRemovesAGuidesClaimUnderAnotherNameForTheSameDevice() {
+        sim.admin().genericKubernetesResources(Harvester.PCI_DEVICE_CLAIMS).resource(Serialization.unmarshal("""
+                apiVersion: devices.harvesterhci.io/v1beta1
+                kind: PCIDeviceClaim
+                metadata: {name: gpu-claim}
+                spec: {address: "000c:01:00.0", nodeName: altra, userName: admin}
+                """, GenericKubernetesResource.class)).create();
+        eventually("the agent adds its finalizer", () -> Harvester.hasClaimFinalizer(liveClaim("gpu-claim")));
+        Run.Result warned = claim(GPU, "--timeout", "30");
+        assertEquals(Cli.Exit.OK.code, warned.exit(), warned.all());
+        assertTrue(warned.err().contains("WARNING: claim gpu-claim (no ownerReferences, from a public guide) also means altra-000c01000"), warned.all());
+        assertNotNull(liveClaim("gpu-claim"));
+
+        Run.Result forced = claim(GPU, "--force", "--timeout", "30");
+        assertEquals(Cli.Exit.OK.code, forced.exit(), forced.all());
+        assertTrue(forced.out().contains("pcideviceclaim.devices.harvesterhci.io/gpu-claim deleted (a guide's claim for altra-000c01000, never bound: finalizer removed)"), forced.all());
+        eventually("the guide's claim is gone", () -> liveClaim("gpu-claim") == null);
+        assertEquals(true, liveClaim(GPU).get("status", "passthroughEnabled"));
+    }
+
     void createClaimWithoutOwner() {
         // What kubectl apply of the runbook's template does: no ownerReference, so the controller never acts.
         Harvester.pciDeviceClaims(sim.admin()).resource(Serialization.unmarshal("""

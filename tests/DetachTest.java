@@ -133,7 +133,18 @@ class DetachTest {
         assertEquals(Cli.Exit.REJECTED.code, r.exit(), r.all());
         assertEquals("detach: restart of docker-host refused (409): Operation cannot be fulfilled on virtualmachine.kubevirt.io \"docker-host\": "
                 + "RunStategy Once does not support manual restart requests — changed: virtualmachine.kubevirt.io spec "
-                + "(hostDevices: -altra-000c01000); undo: attach docker-host --device altra-000c01000", r.err().trim());
+                + "(hostDevices: -altra-000c01000, unpinned from node altra (attach had pinned it)); undo: attach docker-host --device altra-000c01000", r.err().trim());
         assertEquals(List.of(DockerHost.USB), DockerHost.hostDevices(sim));
+    }
+
+    @Test
+    void aUsbDevicesResourceNameIsRefusedNeverRemovedSilently() {
+        attached();
+        List<KubeVirt.HostDevice> before = DockerHost.hostDevices(sim);
+        Run.Result r = Run.against(sim, new detach(), "docker-host", "--device-name", DockerHost.USB_RES, "--node", "altra");
+        assertEquals(Cli.Exit.USAGE.code, r.exit(), r.all());
+        assertTrue(r.err().contains(DockerHost.USB_RES + " is USB device altra-0951-1666-003002"), r.all());
+        assertTrue(r.err().contains("detach removes PCI devices only"), r.all());
+        assertEquals(before, DockerHost.hostDevices(sim), "the USB stick stays");
     }
 }

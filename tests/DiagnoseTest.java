@@ -539,14 +539,48 @@ class DiagnoseTest {
     }
 
     @Test
+    void fixYesNeverAttachesNorRestartsARunningVmWithoutFixAll() {
+        healthy();
+        editVm(vm -> {
+            hostDevices(vm).removeIf(o -> GPU.equals(((Map<?, ?>) o).get("name")));
+            return vm;
+        });
+        String uid = KubeVirt.vmis(c).inNamespace("default").withName("docker-host").get().getMetadata().getUid();
+        Run.Result r = diagnose("docker-host", "--device", GPU, "--fix", "--yes", "--timeout", "60");
+        assertTrue(r.err().contains("--fix skips (not a restore; run it yourself, or re-run with --fix-all):"), r.all());
+        assertTrue(r.err().contains("  attach docker-host --device " + GPU + " -n default   # changes the spec of VM default/docker-host and restarts it (it is running)"), r.all());
+        assertFalse(r.err().contains("running: attach"), r.all());
+        var vm = KubeVirt.vms(c).inNamespace("default").withName("docker-host").get();
+        assertFalse(KubeVirt.hostDevices(vm).contains(new KubeVirt.HostDevice(GPU, GPU_RES)), "the VM spec is untouched");
+        assertEquals(uid, KubeVirt.vmis(c).inNamespace("default").withName("docker-host").get().getMetadata().getUid(), "not restarted");
+    }
+
+    @Test
+    void fixYesNeverMakesAFirstClaimButRestoresADeletedOneAVmReferences() {
+        // Nothing claimed, no VM references the GPU: claiming it is a first claim, not a restore.
+        Run.Result first = diagnose("--device", GPU, "--fix", "--yes", "--timeout", "30");
+        assertTrue(first.err().contains("  claim " + GPU + "   # a first claim: no VM references " + GPU + " or its IOMMU group"), first.all());
+        assertFalse(first.err().contains("running: claim"), first.all());
+        assertEquals(null, Harvester.pciDeviceClaims(c).withName(GPU).get(), "no claim made");
+        // The plan marks a restore as safe.
+        healthy();
+        Harvester.pciDeviceClaims(c).withName(AUDIO).delete();
+        driver(AUDIO, "snd_hda_intel");
+        Run.Result restore = diagnose("docker-host", "--fix", "--yes", "--timeout", "30");
+        assertTrue(restore.err().contains("  claim " + GPU + "   # safe: restores what was asked for"), restore.all());
+        assertTrue(restore.err().contains("running: claim " + GPU), restore.all());
+    }
+
+    @Test
     void fixRunsAttachForAVmWithoutTheDevice() {
         healthy();
         editVm(vm -> {
             hostDevices(vm).removeIf(o -> GPU.equals(((Map<?, ?>) o).get("name")));
             return vm;
         });
-        Run.Result r = diagnose("docker-host", "--device", GPU, "--fix", "--yes", "--timeout", "60");
+        Run.Result r = diagnose("docker-host", "--device", GPU, "--fix-all", "--yes", "--timeout", "60");
         assertTrue(r.err().contains("running: attach docker-host --device " + GPU + " -n default"), r.all());
+        assertTrue(r.err().contains("attach docker-host --device " + GPU + " -n default   # --fix-all: changes the spec of VM default/docker-host and restarts it"), r.all());
         var vm = KubeVirt.vms(c).inNamespace("default").withName("docker-host").get();
         assertTrue(KubeVirt.hostDevices(vm).contains(new KubeVirt.HostDevice(GPU, GPU_RES)), vm.toString());
         var vmi = KubeVirt.vmis(c).inNamespace("default").withName("docker-host").get();
@@ -659,6 +693,69 @@ class DiagnoseTest {
         Run.Result r = json();
         expect(r, Cli.Exit.DIAGNOSE_FAIL, "hotplug-volume-gpu", "FAIL", "host doesn't support passthrough", "upgrade to Harvester v1.7.2 or later or unplug");
         expect(r, Cli.Exit.DIAGNOSE_FAIL, "hotplug-volume-gpu", "FAIL", "host doesn't support passthrough", "virtctl removevolume docker-host");
+    }
+
+    @Test
+    void withoutAVmOneVmUsingTheDeviceIsNotSharing() {
+        healthy();
+        for (String[] args : List.of(new String[] {"--device", GPU}, new String[] {}, new String[] {"--node", "altra"})) {
+            List<String> all = new ArrayList<>(List.of(args));
+            all.addAll(List.of("-o", "json"));
+            Run.Result r = diagnose(all.toArray(new String[0]));
+            JsonNode f = finding(r, "shared-device", "PASS");
+            assertTrue(f.get("evidence").asText().contains("[default/docker-host]"), String.join(" ", args) + ": " + f);
+            for (JsonNode x : readJson(r)) {
+                assertFalse(x.get("check").asText().equals("shared-device") && !x.get("status").asText().equals("PASS"), String.join(" ", args) + ": " + x);
+            }
+        }
+    }
+
+    static JsonNode readJson(Run.Result r) {
+        try {
+            return Serialization.jsonMapper().readTree(r.out());
+        } catch (Exception e) {
+            throw new AssertionError("not JSON: " + r.all(), e);
+        }
+    }
+
+    @Test
+    void withoutAVmTwoRunningVmsUsingTheDeviceAreSharing() {
+        deviceRequestedByTwoVmsAtOnceSetUp();
+        Run.Result r = diagnose("--device", GPU, "-o", "json");
+        expect(r, Cli.Exit.DIAGNOSE_FAIL, "shared-device", "FAIL", "requested by 2 running VMs", "detach ml-box --device " + GPU + " -n default");
+    }
+
+    void deviceRequestedByTwoVmsAtOnceSetUp() {
+        healthy();
+        GenericKubernetesResource other = KubeVirt.vms(c).inNamespace("default").withName("docker-host").get();
+        other.getMetadata().setName("ml-box");
+        other.getMetadata().setResourceVersion(null);
+        other.getMetadata().setUid(null);
+        other.getMetadata().getAnnotations().remove(Harvester.ALLOCATION_ANNOTATION);
+        sim.create(other);
+        GenericKubernetesResource vmi = KubeVirt.vmis(c).inNamespace("default").withName("docker-host").get();
+        vmi.getMetadata().setName("ml-box");
+        vmi.getMetadata().setResourceVersion(null);
+        vmi.getMetadata().setUid(null);
+        vmi.getMetadata().setOwnerReferences(null);
+        sim.create(vmi);
+    }
+
+    @Test
+    void eachFindingIsPrintedOnce() {
+        healthy();
+        sim.admin().nodes().withName("altra").edit(n -> {
+            n.setSpec(new io.fabric8.kubernetes.api.model.NodeSpecBuilder().withUnschedulable(true).build());
+            return n;
+        });
+        for (String[] args : List.of(new String[] {"--node", "altra"}, new String[] {"docker-host"}, new String[] {"--device", GPU})) {
+            List<String> all = new ArrayList<>(List.of(args));
+            all.addAll(List.of("-o", "json"));
+            Run.Result r = diagnose(all.toArray(new String[0]));
+            List<String> seen = new ArrayList<>();
+            for (JsonNode f : readJson(r)) seen.add(f.toString());
+            assertEquals(seen.size(), new java.util.LinkedHashSet<>(seen).size(), String.join(" ", args) + ": duplicates in " + r.out());
+        }
     }
 
     @Test

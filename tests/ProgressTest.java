@@ -32,6 +32,27 @@ class ProgressTest {
     }
 
     @Test
+    void aLongLineIsCutToTheTerminalWidthNeverWrapped() {
+        StringWriter w = new StringWriter();
+        Progress p = new Progress(new PrintWriter(w), true, 20);
+        p.show("docker-host: Scheduling on altra — Unschedulable: 0/2 nodes are available");
+        assertEquals("\r\033[Kdocker-host: Sched…", w.toString());
+        assertEquals("short", Terminal.fit("short", 20));
+    }
+
+    @Test
+    void onlyTheProcesssOwnStreamsCanBeTerminalsNeverACapturedWriter() {
+        // Judged for the writer's own stream: a writer that is not the process's stdout/stderr never gets escape codes.
+        assertEquals(false, new Progress(new PrintWriter(new StringWriter())).tty());
+        assertEquals(false, Terminal.isTerminal(new PrintWriter(System.err, true)));
+        StringWriter w = new StringWriter();
+        Progress p = new Progress(new PrintWriter(w));
+        p.show("a: Pending");
+        p.done();
+        assertEquals("a: Pending\n", w.toString());
+    }
+
+    @Test
     void nothingShownLeavesNoEmptyLine() {
         assertEquals("", render(true, List.of()));
     }

@@ -111,10 +111,10 @@ public final class Claims {
             if (i < a.size() && j < b.size() && a.get(i).equals(b.get(j))) {
                 out.add("  " + a.get(i++));
                 j++;
-            } else if (j < b.size() && (i == a.size() || lcs[i][j + 1] >= lcs[i + 1][j])) {
-                out.add("+ " + b.get(j++));
+            } else if (i < a.size() && (j == b.size() || lcs[i + 1][j] >= lcs[i][j + 1])) {
+                out.add("- " + a.get(i++)); // what goes before what comes, as diff -u prints a change
             } else {
-                out.add("- " + a.get(i++));
+                out.add("+ " + b.get(j++));
             }
         }
         return out;

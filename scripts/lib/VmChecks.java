@@ -289,21 +289,48 @@ public final class VmChecks {
             if (!requests(other, d, allDevices)) continue;
             (c.vmiOf(other) != null ? running : stopped).add(KubeVirt.ref(other));
         }
-        String self = vm == null ? "" : " besides " + KubeVirt.ref(vm);
+        if (vm == null) return withoutVm(out, d, running, stopped);
+        String self = " besides " + KubeVirt.ref(vm);
         if (!running.isEmpty()) {
             String o = running.get(0);
             out.add(Diagnosis.Finding.fail("shared-device", d.name(), "also requested by running VM(s) " + running + self
                             + ": only one VM can hold it (\"failed to open /dev/vfio/" + d.iommuGroup() + ": Device or resource busy\")",
-                    "detach " + o.substring(o.indexOf('/') + 1) + " --device " + d.name() + " -n " + o.substring(0, o.indexOf('/'))));
+                    detach(o, d)));
         } else if (!stopped.isEmpty()) {
             out.add(Diagnosis.Finding.warn("shared-device", d.name(), "also requested by stopped VM(s) " + stopped + self
                             + ": they cannot run at the same time",
-                    "detach " + stopped.get(0).substring(stopped.get(0).indexOf('/') + 1) + " --device " + d.name()
-                            + " -n " + stopped.get(0).substring(0, stopped.get(0).indexOf('/'))));
+                    detach(stopped.get(0), d)));
         } else {
             out.add(Diagnosis.Finding.pass("shared-device", d.name(), "no other VM requests it"));
         }
         return out;
+    }
+
+    /**
+     * Without a VM to diagnose (diagnose --device, --node, bare) every requester was counted: one VM
+     * using the device is the healthy setup; only two or more share it.
+     */
+    private static List<Diagnosis.Finding> withoutVm(List<Diagnosis.Finding> out, Harvester.PciDevice d, List<String> running, List<String> stopped) {
+        if (running.size() >= 2) {
+            out.add(Diagnosis.Finding.fail("shared-device", d.name(), "requested by " + running.size() + " running VMs " + running
+                            + ": only one VM can hold it (\"failed to open /dev/vfio/" + d.iommuGroup() + ": Device or resource busy\")",
+                    detach(running.get(running.size() - 1), d)));
+        } else if (running.size() + stopped.size() >= 2) {
+            List<String> all = new ArrayList<>(running);
+            all.addAll(stopped);
+            out.add(Diagnosis.Finding.warn("shared-device", d.name(), "requested by " + all.size() + " VMs " + all
+                    + ": they cannot run at the same time", detach(stopped.get(stopped.size() - 1), d)));
+        } else {
+            List<String> one = new ArrayList<>(running);
+            one.addAll(stopped);
+            out.add(Diagnosis.Finding.pass("shared-device", d.name(), one.isEmpty() ? "no VM requests it" : "requested by one VM only " + one));
+        }
+        return out;
+    }
+
+    /** "detach docker-host --device altra-000c01000 -n default" for "default/docker-host". */
+    private static String detach(String ref, Harvester.PciDevice d) {
+        return "detach " + ref.substring(ref.indexOf('/') + 1) + " --device " + d.name() + " -n " + ref.substring(0, ref.indexOf('/'));
     }
 
     /**

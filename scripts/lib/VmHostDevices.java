@@ -20,6 +20,12 @@ public final class VmHostDevices {
 
     public static final String DEFAULT_PATCH = "patches/vm-docker-host-nvidia-gpu.patch.json";
     public static final String HOSTNAME_LABEL = "kubernetes.io/hostname";
+    /**
+     * Annotation by which attach records, visibly on the VM, that it added the node pin and for
+     * which hostDevices entries: {"node":"altra","devices":["altra-000c01000"]}. detach removes the
+     * pin with the last of those entries, so claim → attach → detach → unclaim leaves the spec as it was.
+     */
+    public static final String PINNED_BY_ATTACH = "passthrough.harvester-tools.io/pinned-by-attach";
 
     /**
      * The device an entry is about. name: the PCIDevice name (null when only a resource name was
@@ -55,26 +61,40 @@ public final class VmHostDevices {
     /** What an edit does to a VM: lists before/after, the pin, and the summary ("hostDevices: +altra-000c01000"). */
     public record Edit(List<Map<String, Object>> before, List<Map<String, Object>> after,
                        List<Map<String, Object>> gpusBefore, List<Map<String, Object>> gpusAfter,
-                       String pinnedTo, List<String> changes, GenericKubernetesResource vm) {
+                       String pinnedTo, List<String> changes, GenericKubernetesResource vm, String unpinnedFrom) {
+        public Edit(List<Map<String, Object>> before, List<Map<String, Object>> after,
+                    List<Map<String, Object>> gpusBefore, List<Map<String, Object>> gpusAfter,
+                    String pinnedTo, List<String> changes, GenericKubernetesResource vm) {
+            this(before, after, gpusBefore, gpusAfter, pinnedTo, changes, vm, null);
+        }
+
         public boolean changed() {
-            return !changes.isEmpty() || pinnedTo != null;
+            return !changes.isEmpty() || pinnedTo != null || unpinnedFrom != null;
         }
 
         /** The equivalent JSON merge patch (it carries the full hostDevices list: a merge patch replaces lists). */
         public Map<String, Object> mergePatch() {
             Map<String, Object> spec = new LinkedHashMap<>();
             if (pinnedTo != null) spec.put("nodeSelector", Map.of(HOSTNAME_LABEL, pinnedTo));
+            if (unpinnedFrom != null) spec.put("nodeSelector", java.util.Collections.singletonMap(HOSTNAME_LABEL, null));
             Map<String, Object> devices = new LinkedHashMap<>();
             devices.put("hostDevices", after);
             if (!gpusAfter.equals(gpusBefore)) devices.put("gpus", gpusAfter.isEmpty() ? null : gpusAfter);
             spec.put("domain", Map.of("devices", devices));
-            return Map.of("spec", Map.of("template", Map.of("spec", spec)));
+            Map<String, Object> patch = new LinkedHashMap<>();
+            Object record = vm.getMetadata().getAnnotations() == null ? null : vm.getMetadata().getAnnotations().get(PINNED_BY_ATTACH);
+            if (pinnedTo != null || unpinnedFrom != null || record != null) {
+                patch.put("metadata", Map.of("annotations", java.util.Collections.singletonMap(PINNED_BY_ATTACH, record)));
+            }
+            patch.put("spec", Map.of("template", Map.of("spec", spec)));
+            return patch;
         }
 
         /** "hostDevices: +altra-000c01000, pinned to node altra" */
         public String summary() {
             List<String> all = new ArrayList<>(changes);
             if (pinnedTo != null) all.add("pinned to node " + pinnedTo);
+            if (unpinnedFrom != null) all.add("unpinned from node " + unpinnedFrom + " (attach had pinned it)");
             return String.join(", ", all);
         }
     }
@@ -139,6 +159,16 @@ public final class VmHostDevices {
         selector.put(HOSTNAME_LABEL, node);
     }
 
+    /** Removes nodeSelector kubernetes.io/hostname (and an empty nodeSelector). */
+    @SuppressWarnings("unchecked")
+    static void unpin(GenericKubernetesResource vm) {
+        Map<String, Object> spec = templateSpec(vm);
+        if (spec.get("nodeSelector") instanceof Map<?, ?> sel) {
+            ((Map<String, Object>) sel).remove(HOSTNAME_LABEL);
+            if (sel.isEmpty()) spec.remove("nodeSelector");
+        }
+    }
+
     /**
      * Adds the target (an entry named after the PCIDevice), moving passthrough gpus entries to
      * hostDevices when asked, and pins the VM to the device's node when it is not pinned. An
@@ -171,6 +201,15 @@ public final class VmHostDevices {
         GenericKubernetesResource edited = copy(vm);
         setDevices(edited, after, gpus);
         if (pinnedTo != null) pin(edited, pinnedTo);
+        // Record the pin (or add this entry to attach's existing pin on the same node) so detach can take it back.
+        PinRecord record = PinRecord.of(vm);
+        String entry = t.label();
+        if (pinnedTo != null) new PinRecord(pinnedTo, List.of(entry)).writeTo(edited);
+        else if (record != null && record.node().equals(KubeVirt.pinnedNode(vm)) && !record.devices().contains(entry) && !changes.isEmpty()) {
+            List<String> devices = new ArrayList<>(record.devices());
+            devices.add(entry);
+            new PinRecord(record.node(), devices).writeTo(edited);
+        }
         return new Edit(before, after, gpusBefore, gpus, pinnedTo, changes, edited);
     }
 
@@ -206,7 +245,49 @@ public final class VmHostDevices {
         if (gpusAfter.size() != gpus.size()) changes.add("gpus: -" + t.deviceName());
         GenericKubernetesResource edited = copy(vm);
         setDevices(edited, after, gpusAfter);
-        return new Edit(before, after, gpus, gpusAfter, null, changes, edited);
+        // The pin attach added goes with the last entry it was added for (a pin the user set has no record: kept).
+        String unpinnedFrom = null;
+        PinRecord record = PinRecord.of(vm);
+        if (record != null && !remove.isEmpty()) {
+            List<String> removed = remove.stream().map(e -> str(e, "name")).toList();
+            List<String> left = record.devices().stream().filter(d -> !removed.contains(d)
+                    && after.stream().anyMatch(e -> d.equals(str(e, "name")))).toList();
+            if (left.isEmpty() && record.node().equals(KubeVirt.pinnedNode(vm))) {
+                unpin(edited);
+                unpinnedFrom = record.node();
+            }
+            new PinRecord(record.node(), left).writeTo(edited);
+        }
+        return new Edit(before, after, gpus, gpusAfter, null, changes, edited, unpinnedFrom);
+    }
+
+    /** attach's pin record: the node and the entries it pinned for, or null. */
+    public record PinRecord(String node, List<String> devices) {
+        static PinRecord of(GenericKubernetesResource vm) {
+            Map<String, String> a = vm.getMetadata().getAnnotations();
+            String json = a == null ? null : a.get(PINNED_BY_ATTACH);
+            if (json == null) return null;
+            try {
+                return Serialization.unmarshal(json, PinRecord.class);
+            } catch (RuntimeException unreadable) {
+                return null; // edited by hand into something else: leave the pin alone
+            }
+        }
+
+        void writeTo(GenericKubernetesResource vm) {
+            Map<String, String> a = vm.getMetadata().getAnnotations();
+            if (a == null) {
+                a = new LinkedHashMap<>();
+                vm.getMetadata().setAnnotations(a);
+            }
+            if (devices.isEmpty()) a.remove(PINNED_BY_ATTACH);
+            else {
+                Map<String, Object> m = new LinkedHashMap<>();
+                m.put("node", node);
+                m.put("devices", devices);
+                a.put(PINNED_BY_ATTACH, Serialization.asJson(m));
+            }
+        }
     }
 
     static GenericKubernetesResource copy(GenericKubernetesResource r) {

@@ -42,6 +42,7 @@ public final class VmRestart {
 
     private VmRestart() {}
 
+    static final String WITHOUT_CHANGE = "instance Running without the expected host device change";
     public static final String NOT_PERMITTED = "is not permitted in permittedHostDevices configuration";
 
     /**
@@ -102,27 +103,47 @@ public final class VmRestart {
      */
     public static Outcome await(KubernetesClient c, String ns, String name, String oldUid, Predicate<GenericKubernetesResource> wanted,
                                 Duration timeout, PrintWriter progress) {
+        return await(c, ns, name, oldUid, wanted, timeout, timeout, progress);
+    }
+
+    /** await for what is left of a longer wait: a timeout names the whole wait (`total`). */
+    static Outcome await(KubernetesClient c, String ns, String name, String oldUid, Predicate<GenericKubernetesResource> wanted,
+                         Duration timeout, Duration total, PrintWriter progress) {
         Progress bar = new Progress(progress);
         AtomicReference<Outcome> end = new AtomicReference<>();
         AtomicReference<String> last = new AtomicReference<>(name + ": no instance yet");
         AtomicReference<GenericKubernetesResource> seen = new AtomicReference<>();
-        try {
-            KubeVirt.vmis(c).inNamespace(ns).withName(name).waitUntilCondition(vmi -> {
-                seen.set(vmi);
-                Outcome o = judge(vmi, oldUid, wanted);
-                if (o != null) {
-                    end.set(o);
-                    return true;
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (true) {
+            // Slices of at most 2s: the informer reconnects silently, so a dead server is noticed by the direct read between slices.
+            long slice = Math.max(1, Math.min(deadline - System.nanoTime(), REREAD.toNanos()));
+            try {
+                KubeVirt.vmis(c).inNamespace(ns).withName(name).waitUntilCondition(vmi -> {
+                    seen.set(vmi);
+                    Outcome o = judge(vmi, oldUid, wanted);
+                    if (o != null) {
+                        end.set(o);
+                        return true;
+                    }
+                    String line = describe(name, vmi, oldUid);
+                    last.set(line);
+                    bar.show(line);
+                    return false;
+                }, slice, TimeUnit.NANOSECONDS);
+                break;
+            } catch (KubernetesClientTimeoutException e) {
+                if (System.nanoTime() >= deadline) {
+                    bar.done();
+                    return new Outcome(seen.get(), false, true, "timed out after " + total.toSeconds() + "s; last state: "
+                            + last.get().substring(name.length() + 2));
                 }
-                String line = describe(name, vmi, oldUid);
-                last.set(line);
-                bar.show(line);
-                return false;
-            }, timeout.toMillis(), TimeUnit.MILLISECONDS);
-        } catch (KubernetesClientTimeoutException e) {
-            bar.done();
-            return new Outcome(seen.get(), false, true, "timed out after " + timeout.toSeconds() + "s; last state: "
-                    + last.get().substring(name.length() + 2));
+                try {
+                    vmi(c, ns, name);
+                } catch (RuntimeException serverGone) {
+                    bar.done();
+                    throw serverGone;
+                }
+            }
         }
         bar.done();
         return end.get();
@@ -142,7 +163,7 @@ public final class VmRestart {
         }
         if (!"Running".equals(phase)) return null;
         return wanted.test(vmi) ? new Outcome(vmi, true, false, null)
-                : new Outcome(vmi, false, false, "instance Running without the expected host device change (its spec differs from the VM's)");
+                : new Outcome(vmi, false, false, WITHOUT_CHANGE + " (its spec differs from the VM's)");
     }
 
     /** "docker-host: Scheduling on altra — Unschedulable: 0/2 nodes are available: ..." */
@@ -162,27 +183,91 @@ public final class VmRestart {
 
     public record Result(Action action, Outcome outcome) {}
 
+    /** At most this long between two direct reads while waiting. */
+    static final Duration REREAD = Duration.ofSeconds(2);
+
+    /** How long to wait before asking again when virt-api refuses a restart/start because one is in flight. */
+    static final long IN_FLIGHT_PAUSE_MS = 200;
+
     /**
-     * Makes a VM's edited spec take effect: nothing when the running instance already matches,
-     * the restart subresource for a running VM (unless noRestart), the start subresource for a
-     * stopped VM only when `start` is set; then waits for the new instance.
+     * Makes a VM's edited spec take effect, judging from the state read after the edit (never from a
+     * snapshot taken before it: a concurrent run may restart the VM in between). Nothing when the
+     * running instance already has it; the restart subresource for an instance without it (unless
+     * noRestart); the start subresource for a truly stopped VM only when `start` is set. An instance
+     * on its way (someone else's restart or start) is waited for and judged like our own; a restart or
+     * start refused with 409 because one is in flight is waited out and the state read again. Ends
+     * Running only when the running instance has the change (`wanted`).
      */
-    public static Result takeEffect(KubernetesClient c, String ns, String name, GenericKubernetesResource vmiBefore,
-                                    boolean alreadyInEffect, boolean noRestart, boolean start,
+    public static Result takeEffect(KubernetesClient c, String ns, String name, boolean noRestart, boolean start,
                                     Predicate<GenericKubernetesResource> wanted, Duration timeout, PrintWriter progress) {
-        if (alreadyInEffect) return new Result(Action.NONE_NEEDED, new Outcome(vmiBefore, true, false, null));
-        if (vmiBefore == null) {
-            if (!start) return new Result(Action.STOPPED, null);
-            progress.println("starting virtualmachine.kubevirt.io/" + name);
-            progress.flush();
-            subresource(c, ns, name, "start");
-            return new Result(Action.STARTED, await(c, ns, name, null, wanted, timeout, progress));
+        long deadline = System.nanoTime() + timeout.toNanos();
+        Action did = Action.NONE_NEEDED;
+        while (true) {
+            Duration left = Duration.ofNanos(Math.max(0, deadline - System.nanoTime()));
+            GenericKubernetesResource vmi = vmi(c, ns, name);
+            boolean leaving = vmi != null && vmi.getMetadata().getDeletionTimestamp() != null;
+            String phase = phase(vmi);
+            Outcome o;
+            if (vmi != null && !leaving && "Running".equals(phase) && wanted.test(vmi)) {
+                return new Result(did, new Outcome(vmi, true, false, null));
+            } else if (vmi == null && stopped(KubeVirt.vm(c, ns, name))) {
+                if (!start) return new Result(Action.STOPPED, null);
+                progress.println("starting virtualmachine.kubevirt.io/" + name);
+                progress.flush();
+                if (!ask(c, ns, name, "start", progress)) continue;
+                did = Action.STARTED;
+                o = await(c, ns, name, null, wanted, left, timeout, progress);
+            } else if (vmi == null || leaving || !("Running".equals(phase) || isFinal(phase))) {
+                // An instance is on its way (a restart or start in flight, ours or another's): judge it when it settles.
+                o = await(c, ns, name, leaving ? uid(vmi) : null, wanted, left, timeout, progress);
+            } else if (isFinal(phase) && wanted.test(vmi) && judge(vmi, null, wanted) != null) {
+                return new Result(did, judge(vmi, null, wanted)); // it has the change and ended: restarting would not help
+            } else {
+                if (noRestart) return new Result(Action.RESTART_REQUIRED, null);
+                progress.println("restarting virtualmachine.kubevirt.io/" + name + " (instance " + uid(vmi) + ")");
+                progress.flush();
+                if (!ask(c, ns, name, "restart", progress)) continue;
+                did = Action.RESTARTED;
+                o = await(c, ns, name, uid(vmi), wanted, left, timeout, progress);
+            }
+            if (o.running() || o.timedOut() || !o.problem().startsWith(WITHOUT_CHANGE)) return new Result(did, o);
+            // Running without the change: it was created before our edit (a concurrent restart); go round again.
+            if (System.nanoTime() >= deadline) return new Result(did, new Outcome(o.vmi(), false, true, "timed out after "
+                    + timeout.toSeconds() + "s; last state: " + o.problem()));
         }
-        if (noRestart) return new Result(Action.RESTART_REQUIRED, null);
-        progress.println("restarting virtualmachine.kubevirt.io/" + name + " (instance " + uid(vmiBefore) + ")");
-        progress.flush();
-        subresource(c, ns, name, "restart");
-        return new Result(Action.RESTARTED, await(c, ns, name, uid(vmiBefore), wanted, timeout, progress));
+    }
+
+    /**
+     * The restart/start subresource; false (after a short pause) when virt-api refuses it with 409
+     * because a stop/start is in flight or the instance is just gone — the caller reads the state again.
+     */
+    static boolean ask(KubernetesClient c, String ns, String name, String action, PrintWriter progress) {
+        try {
+            subresource(c, ns, name, action);
+            return true;
+        } catch (KubernetesClientException e) {
+            if (e.getCode() != 409 || !inFlight(message(e))) throw e;
+            progress.println(action + " of " + name + " refused (" + message(e) + ") — a stop/start is in flight; waiting it out");
+            progress.flush();
+            sleep(IN_FLIGHT_PAUSE_MS);
+            return false;
+        }
+    }
+
+    /** virt-api's 409s that mean "a stop/start is underway", not "this VM can never do that". */
+    static boolean inFlight(String message) {
+        return message.contains("VM is not running") || message.contains("VM is already running") || message.contains("already underway");
+    }
+
+    /** No instance and none coming: no stop/start request pending and a run strategy that does not start one by itself. */
+    static boolean stopped(GenericKubernetesResource vm) {
+        Object pending = vm.get("status", "stateChangeRequests");
+        if (pending instanceof List<?> l && !l.isEmpty()) return false;
+        return !"Always".equals(KubeVirt.runStrategy(vm));
+    }
+
+    static boolean isFinal(String phase) {
+        return "Succeeded".equals(phase) || "Failed".equals(phase);
     }
 
     static void sleep(long ms) {

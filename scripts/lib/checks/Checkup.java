@@ -120,7 +120,8 @@ public final class Checkup {
         List<GenericKubernetesResource> judged = t.vm() != null ? List.of(t.vm()) : ReleaseChecks.allocatedTo(vms.vms(), t.devices());
         findings.addAll(ReleaseChecks.claimsAndDevices(cluster, t.devices(), judged, now));
         if (t.vm() != null) findings.addAll(VmChecks.check(vms, t.vm(), t.devices(), t.allDevices(), usb));
-        return ReleaseChecks.reconcile(findings, cluster);
+        // Group- and node-wide checks come once per device of the group: each finding is reported once.
+        return new ArrayList<>(new java.util.LinkedHashSet<>(ReleaseChecks.reconcile(findings, cluster)));
     }
 
     /** Passthrough.read's snapshot of a device, from what was read once (no requests per device). */

@@ -264,11 +264,10 @@ final class PciDevicesController implements AutoCloseable {
         }
         backoff.remove(name);
         givenBack.add(uid);
-        // Upstream drops the finalizer after the handler (rebind, plugin removal, a 5 s sleep) returns.
-        // The sim drops it first so that a client which waits for the original driver (claim --delete)
-        // finds the claim gone too; the end state is the same.
-        removeFinalizer(name);
+        // As upstream: the finalizer goes after the handler (rebind, plugin removal) has returned, so a
+        // claim that is gone means the device is back (claim --delete waits until the claim is gone).
         giveBack(claim, pd);
+        removeFinalizer(name);
     }
 
     /** PCIDeviceClaimOnRemove for a claim deleted without a finalizer (fixture state): give the device back. */
@@ -435,6 +434,7 @@ final class PciDevicesController implements AutoCloseable {
         Harvester.pciDevices(c).withLabel("nodename", node).list().getItems()
                 .forEach(d -> resourceOf.put(d.getMetadata().getName(), Harvester.PciDevice.of(d).resourceName()));
         long healthy = Harvester.pciDeviceClaims(c).list().getItems().stream()
+                .filter(cl -> cl.getMetadata().getDeletionTimestamp() == null) // OnRemove took it out of the plugin
                 .map(Harvester.PciDeviceClaim::of)
                 .filter(cl -> node.equals(cl.node()) && cl.passthroughEnabled() && resource.equals(resourceOf.get(cl.name())))
                 .count();

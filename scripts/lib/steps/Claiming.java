@@ -1,5 +1,5 @@
-//SOURCES ../Cli.java ../Kube.java ../Harvester.java ../KubeVirt.java ../Passthrough.java ../Claims.java ../Bundled.java
-//SOURCES Changes.java Waiting.java
+//SOURCES ../Cli.java ../cli/Journal.java ../Kube.java ../Harvester.java ../KubeVirt.java ../Passthrough.java ../Claims.java ../Bundled.java
+//SOURCES ../ControllerHealth.java ../checks/ClaimRemovalCheck.java ../checks/BaremetalCheck.java ../checks/GuideClaimCheck.java Changes.java Waiting.java
 
 import java.io.PrintWriter;
 import java.time.Duration;
@@ -79,7 +79,25 @@ public final class Claiming {
     }
 
     /** How the step behaves: --only, --force, --dry-run, --user, and how long to wait (timeout null: do not wait). */
-    public record Settings(boolean only, boolean force, boolean dryRun, String userName, Duration timeout) {}
+    public record Settings(boolean only, boolean force, boolean dryRun, String userName, Duration timeout, boolean noPooling) {
+        public Settings(boolean only, boolean force, boolean dryRun, String userName, Duration timeout) {
+            this(only, force, dryRun, userName, timeout, false);
+        }
+    }
+
+    /**
+     * The claim as asked: with --no-pooling spec.disableResourcePooling: true (Harvester v1.9: the
+     * device gets its own resource name). A live claim whose setting differs is a conflict, as any
+     * other spec difference (Claims.intent), since the controller reads it only once.
+     */
+    private GenericKubernetesResource pooling(GenericKubernetesResource claim) {
+        if (settings.noPooling()) {
+            @SuppressWarnings("unchecked")
+            Map<String, Object> spec = (Map<String, Object>) claim.getAdditionalProperties().get("spec");
+            spec.put("disableResourcePooling", true);
+        }
+        return claim;
+    }
 
     /** The step's result: every claim's outcome, and OK, CONFLICT (dry run) or TIMEOUT. */
     public record Result(Cli.Exit exit, List<Outcome> outcomes) {}
@@ -103,12 +121,12 @@ public final class Claiming {
     public List<Target> forDevice(Harvester.PciDevice d) {
         // No IOMMU group (IOMMU off): nothing to expand; the webhook will say so.
         if (settings.only() || d.iommuGroup() == null || d.iommuGroup().isEmpty()) {
-            return List.of(new Target(d, Claims.forDevice(d, settings.userName()), "requested"));
+            return List.of(new Target(d, pooling(Claims.forDevice(d, settings.userName())), "requested"));
         }
         List<Target> group = new ArrayList<>();
         for (Harvester.PciDevice m : Passthrough.read(client, d).group()) {
             String why = m.name().equals(d.name()) ? "requested" : "shares IOMMU group " + d.iommuGroup() + " with " + d.name();
-            group.add(new Target(m, Claims.forDevice(m, settings.userName()), why));
+            group.add(new Target(m, pooling(Claims.forDevice(m, settings.userName())), why));
         }
         return group;
     }
@@ -127,7 +145,7 @@ public final class Claiming {
                 @SuppressWarnings("unchecked")
                 Map<String, Object> wanted = (Map<String, Object>) r.getAdditionalProperties().get("spec");
                 Harvester.PciDevice d = Harvester.PciDevice.of(pd);
-                targets.add(new Target(d, Claims.withSpec(d, wanted), "from " + src.getKey()));
+                targets.add(new Target(d, pooling(Claims.withSpec(d, wanted)), "from " + src.getKey()));
             }
         }
         return targets;
@@ -162,13 +180,17 @@ public final class Claiming {
 
         // Change: create or replace, in group order; anything failing halfway says what changed.
         List<String> changed = new ArrayList<>();
+        removeGuideClaims(targets, changed);
         for (Outcome o : planned) {
             try {
                 apply(o);
             } catch (RuntimeException e) {
                 throw partial(e, changed, "created or replaced", "claim --delete --only ");
             }
-            if (o.action() != Action.UNCHANGED) changed.add(o.target().name());
+            if (o.action() != Action.UNCHANGED) {
+                changed.add(o.target().name());
+                Journal.changed(TYPE + "/" + o.target().name() + " " + o.action().word(), "claim --delete --only " + o.target().name());
+            }
             print(o.line(false));
         }
 
@@ -176,28 +198,90 @@ public final class Claiming {
         Cli.Exit exit = Cli.Exit.OK;
         if (settings.timeout() != null) {
             Set<String> names = names(targets);
-            List<Passthrough.Check> left = waitFor(targets, () -> failing(targets, names), CHECKS, "passthrough on " + String.join(", ", names));
+            List<Passthrough.Check> left;
+            try {
+                left = waitFor(targets, () -> failing(targets, names), CHECKS, "passthrough on " + String.join(", ", names));
+            } catch (RuntimeException e) {
+                throw lostWhileWaiting(e, changed, "created or replaced", "claim --delete --only ");
+            }
             if (!left.isEmpty()) exit = Cli.Exit.TIMEOUT;
         }
         return new Result(exit, withReadiness(planned, targets));
     }
 
+    /**
+     * Claims from public guides under another name (e.g. gpu-claim, no ownerReferences) that mean
+     * one of our devices: never bound (the controller cannot find their PCIDevice) and their OnRemove
+     * finalizer never goes. With --force they are deleted and that finalizer removed; without, a warning.
+     */
+    private void removeGuideClaims(List<Target> targets, List<String> changed) {
+        List<Harvester.PciDevice> devices = targets.stream().map(Target::device).toList();
+        Set<String> ours = names(targets);
+        for (GenericKubernetesResource r : Harvester.pciDeviceClaims(client).list().getItems()) {
+            Harvester.PciDeviceClaim claim = Harvester.PciDeviceClaim.of(r);
+            if (ours.contains(claim.name()) || !claim.owners().isEmpty()) continue;
+            Harvester.PciDevice d = GuideClaimCheck.deviceFor(claim, devices);
+            if (d == null) continue;
+            if (!settings.force()) {
+                progress.println("WARNING: claim " + claim.name() + " (no ownerReferences, from a public guide) also means " + d.name()
+                        + "; it was never bound — re-run with --force to remove it");
+                progress.flush();
+                continue;
+            }
+            try {
+                Harvester.pciDeviceClaims(client).withName(claim.name()).delete();
+                Harvester.pciDeviceClaims(client).withName(claim.name()).edit(x -> {
+                    x.getMetadata().setFinalizers(List.of());
+                    return x;
+                });
+            } catch (KubernetesClientException e) {
+                if (e.getCode() != 404) throw partial(rejected(e, "deleting", claim.name()), changed, "created or replaced", "claim --delete --only ");
+            }
+            print(TYPE + "/" + claim.name() + " deleted (a guide's claim for " + d.name() + ", never bound: finalizer removed)");
+            Journal.changed(TYPE + "/" + claim.name() + " deleted", "kubectl apply -f <the guide's claim " + claim.name() + ">");
+        }
+    }
+
     private void apply(Outcome o) {
         var claims = Harvester.pciDeviceClaims(client);
+        String verb = o.action() == Action.CONFIGURED ? "replacing" : "creating";
         try {
             switch (o.action()) {
                 case CREATED -> claims.resource(o.target().desired()).create();
                 case CONFIGURED -> {
+                    GenericKubernetesResource live = claims.withName(o.target().name()).get();
+                    if (live != null && (live.getMetadata().getOwnerReferences() == null || live.getMetadata().getOwnerReferences().isEmpty())) {
+                        // No owner (a public guide's claim): the controller never found its PCIDevice, so nothing was
+                        // bound, and its OnRemove finalizer would never go (harvester/pcidevices getPCIDeviceForClaim).
+                        // Updated in place: the owner and spec we want, the finalizer and status kept.
+                        GenericKubernetesResource replaced = io.fabric8.kubernetes.client.utils.Serialization.clone(o.target().desired());
+                        replaced.getMetadata().setResourceVersion(live.getMetadata().getResourceVersion());
+                        replaced.getMetadata().setFinalizers(live.getMetadata().getFinalizers());
+                        replaced.getMetadata().setUid(live.getMetadata().getUid());
+                        if (live.getAdditionalProperties().get("status") != null) replaced.setAdditionalProperty("status", live.getAdditionalProperties().get("status"));
+                        claims.resource(replaced).update();
+                        return;
+                    }
                     // Replace, as kubectl replace --force: the controller rebinds on remove and reconciles the new claim.
+                    verb = "deleting (to replace)";
                     claims.withName(o.target().name()).delete();
                     long seconds = settings.timeout() != null ? settings.timeout().toSeconds() : 300;
                     claims.withName(o.target().name()).waitUntilCondition(Objects::isNull, seconds, TimeUnit.SECONDS);
+                    verb = "creating";
                     claims.resource(o.target().desired()).create();
                 }
                 default -> { }
             }
         } catch (KubernetesClientException e) {
-            throw rejected(e, "creating", o.target().name());
+            if (verb.equals("creating") && e.getStatus() != null && e.getStatus().getMessage() != null) {
+                // Harvester v1.9: a node labelled for bare-metal GPU workloads keeps its GPUs; the webhook denies the claim.
+                var node = client.nodes().withName(o.target().device().node()).get();
+                var bare = BaremetalCheck.claimDenied(o.target().name(), node, e.getStatus().getMessage().trim());
+                if (bare.isPresent()) {
+                    throw new Cli.UserError(Cli.Exit.REJECTED, bare.get().evidence() + " — fix: " + bare.get().fix(), e);
+                }
+            }
+            throw rejected(e, verb, o.target().name());
         }
     }
 
@@ -238,6 +322,7 @@ public final class Claiming {
                     throw partial(rejected(e, "deleting", o.target().name()), deleted, "deleted", "claim --only ");
                 }
                 deleted.add(o.target().name());
+                Journal.changed(TYPE + "/" + o.target().name() + " deleted", "claim --only " + o.target().name());
             }
             print(o.line(false));
         }
@@ -245,10 +330,35 @@ public final class Claiming {
         List<Target> removed = targets.stream().filter(t -> deleted.contains(t.name())).toList();
         if (settings.timeout() != null && !removed.isEmpty()) {
             // The controller gives the device back to its original driver: wait so no half-done state is left.
-            List<String> left = waitFor(removed, () -> stillBound(removed), LINES, "the original drivers of " + String.join(", ", deleted));
-            if (!left.isEmpty()) exit = Cli.Exit.TIMEOUT;
+            List<String> left;
+            try {
+                left = waitFor(removed, () -> stillBound(removed), LINES,
+                        "the claims to be gone and the original drivers of " + String.join(", ", deleted));
+            } catch (RuntimeException e) {
+                throw lostWhileWaiting(e, deleted, "deleted", "claim --only ");
+            }
+            if (!left.isEmpty()) {
+                whyStillTerminating(removed);
+                exit = Cli.Exit.TIMEOUT;
+            }
         }
         return new Result(exit, planned.stream().map(Outcome::notReady).toList());
+    }
+
+    /**
+     * After a timed-out unclaim: why each claim is still Terminating — only the pcidevices agent on
+     * the claim's node releases its finalizer, so that node's controller pod and its state are named.
+     */
+    private void whyStillTerminating(List<Target> removed) {
+        List<GenericKubernetesResource> live = new ArrayList<>();
+        for (Target t : removed) {
+            GenericKubernetesResource claim = Harvester.pciDeviceClaims(client).withName(t.name()).get();
+            if (claim != null) live.add(claim);
+        }
+        for (var f : ClaimRemovalCheck.terminatingClaims(live, ControllerHealth.pods(client), java.time.Instant.now())) {
+            progress.println(f.subject() + ": " + f.evidence() + " — fix: " + f.fix());
+        }
+        progress.flush();
     }
 
     private List<String> stillBound(List<Target> removed) {
@@ -335,6 +445,19 @@ public final class Claiming {
         String why = t instanceof Cli.UserError u ? u.getMessage() : t.toString();
         return new Cli.UserError(Cli.Exit.PARTIAL, why + "; already " + done + ": " + String.join(", ", changed)
                 + " — undo with: " + String.join("; ", changed.stream().map(n -> undo + n).toList()), e);
+    }
+
+    /**
+     * A read failing while waiting (the API server died or stopped answering): its exit code (4 for
+     * an unreachable server), and what this run already changed with the undo of each.
+     */
+    private static RuntimeException lostWhileWaiting(RuntimeException e, List<String> changed, String done, String undo) {
+        Throwable t = Kube.translate(e);
+        if (!(t instanceof Cli.UserError u)) return e;
+        String already = changed.isEmpty() ? "; nothing was changed"
+                : "; already " + done + ": " + String.join(", ", changed) + " — undo (once the server answers): "
+                + String.join("; ", changed.stream().map(n -> undo + n).toList());
+        return new Cli.UserError(u.exit, "while waiting: " + u.getMessage() + already, e);
     }
 
     /** The failing Passthrough checks of the claimed devices (a sibling left out with --only is not waited for). */

@@ -1,4 +1,4 @@
-//SOURCES ../Cli.java ../Harvester.java ../Bundled.java ../VmHostDevices.java
+//SOURCES ../Cli.java ../cli/Names.java ../Harvester.java ../Bundled.java ../VmHostDevices.java
 
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -34,6 +34,12 @@ public final class DeviceTarget {
         @picocli.CommandLine.Option(names = "--patch", paramLabel = "FILE",
                 description = "Take the device from this merge-patch file instead of the bundled one")
         public String patch;
+
+        /** Names that can never exist are usage errors, before any request. */
+        public void checkNames() {
+            Names.object("PCIDevice", device);
+            Names.object("node", node);
+        }
 
         /** The device these options name; needPciDevice: it must be a PCIDevice (detach also takes a bare resource). */
         public VmHostDevices.Target resolve(KubernetesClient client, boolean needPciDevice) {
@@ -92,7 +98,10 @@ public final class DeviceTarget {
         // (the pooled name may still belong to the same model on another node).
         var perDevice = listed.stream().filter(d -> d.name().equals(preferred) && Harvester.isPerDeviceResourceName(d.resourceName(), d.name())).findFirst();
         if (perDevice.isPresent()) return fromDevice(perDevice.get());
-        if (!needPciDevice) return new VmHostDevices.Target(preferred, res, node);
+        if (!needPciDevice) {
+            if (all.isEmpty()) requireNotUsb(c, res);
+            return new VmHostDevices.Target(preferred, res, node);
+        }
         if (node == null && preferred == null) {
             throw new Cli.UserError(Cli.Exit.USAGE, "--device-name needs --node (the same resource can exist on several nodes) "
                     + "— e.g. --device-name " + res + " --node altra, or pass --device NAME");
@@ -105,6 +114,31 @@ public final class DeviceTarget {
         throw new Cli.UserError(Cli.Exit.USAGE, all.size() + " PCIDevices have resource name " + res
                 + (node != null ? " on node " + node : "") + " (" + String.join(", ", all.stream().map(Harvester.PciDevice::name).toList())
                 + ") — pick one with --device NAME");
+    }
+
+    private static final io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext USB_DEVICES =
+            new io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext.Builder().withGroup(Harvester.GROUP).withVersion("v1beta1")
+                    .withKind("USBDevice").withPlural("usbdevices").withNamespaced(false).build();
+
+    /**
+     * detach takes PCI devices only: a resource name that is a Harvester USBDevice's (the docker-host
+     * VM's USB stick) is refused, never removed silently.
+     */
+    static void requireNotUsb(KubernetesClient c, String res) {
+        List<io.fabric8.kubernetes.api.model.GenericKubernetesResource> usb;
+        try {
+            usb = c.genericKubernetesResources(USB_DEVICES).list().getItems();
+        } catch (io.fabric8.kubernetes.client.KubernetesClientException noUsbApi) {
+            if (noUsbApi.getCode() == 404) return; // no USB devices API: no USB device to protect
+            throw noUsbApi;
+        }
+        for (var u : usb) {
+            if (res.equals(u.get("status", "resourceName"))) {
+                throw new Cli.UserError(Cli.Exit.USAGE, res + " is USB device " + u.getMetadata().getName()
+                        + " (usbdevices." + Harvester.GROUP + "), not a PCI device — detach removes PCI devices only; "
+                        + "remove a USB device in the Harvester UI (VM > Edit > USB Devices)");
+            }
+        }
     }
 
     /** The one hostDevices entry of a merge-patch file such as patches/vm-docker-host-nvidia-gpu.patch.json. */

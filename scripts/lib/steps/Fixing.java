@@ -34,6 +34,33 @@ public final class Fixing {
         return List.copyOf(byCommand.values());
     }
 
+    /**
+     * Why a remedy goes beyond restoring what the user already asked for (then only --fix-all runs
+     * it), or null when it is safe: restarting a controller pod, and re-claiming a device group that
+     * a VM references (its claim was deleted) are safe; a first claim (no VM references the group)
+     * and attaching a device to a VM (a spec change that restarts a running VM) are not.
+     */
+    public static String beyondRestoring(KubernetesClient c, Diagnosis.Remedy r) {
+        return switch (r.kind()) {
+            case RESTART_CONTROLLER -> null;
+            case CLAIM -> {
+                List<Harvester.PciDevice> all = Harvester.pciDevices(c).list().getItems().stream().map(Harvester.PciDevice::of).toList();
+                Harvester.PciDevice d = all.stream().filter(x -> x.name().equals(r.device())).findFirst().orElse(null);
+                if (d == null) yield "PCIDevice " + r.device() + " not found";
+                List<Harvester.PciDevice> group = all.stream().filter(x -> x.node().equals(d.node()) && d.iommuGroup() != null
+                        && d.iommuGroup().equals(x.iommuGroup())).toList();
+                boolean referenced = KubeVirt.vms(c).inAnyNamespace().list().getItems().stream()
+                        .anyMatch(vm -> (group.isEmpty() ? List.of(d) : group).stream().anyMatch(x -> KubeVirt.uses(vm, x, all) != null));
+                yield referenced ? null : "a first claim: no VM references " + r.device() + " or its IOMMU group";
+            }
+            case ATTACH -> {
+                GenericKubernetesResource vmi = KubeVirt.vmis(c).inNamespace(r.namespace()).withName(r.subject()).get();
+                yield "changes the spec of VM " + r.namespace() + "/" + r.subject()
+                        + (vmi != null ? " and restarts it (it is running)" : "");
+            }
+        };
+    }
+
     /** Performs one remedy, logging to stderr; a remedy failing is logged and does not stop the others. */
     public static Cli.Exit apply(KubernetesClient c, Diagnosis.Remedy r, Duration wait, PrintWriter stderr) {
         stderr.println("running: " + r.command());

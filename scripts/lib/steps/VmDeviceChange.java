@@ -1,4 +1,4 @@
-//SOURCES ../Cli.java ../Kube.java ../Harvester.java ../KubeVirt.java ../Render.java ../VmHostDevices.java ../VmRestart.java
+//SOURCES ../Cli.java ../cli/Journal.java ../Kube.java ../Harvester.java ../KubeVirt.java ../Render.java ../VmHostDevices.java ../VmRestart.java
 
 import java.io.PrintWriter;
 import java.time.Duration;
@@ -30,9 +30,15 @@ public final class VmDeviceChange {
             return this == ATTACH ? "detach" : "attach";
         }
 
-        /** The instance runs the change: it has the device (attach) or no longer has it (detach). */
+        /** The instance runs the change: it has the device on the device's node (attach) or no longer has it (detach). */
         boolean inEffect(GenericKubernetesResource vmi, VmHostDevices.Target t) {
-            return VmRestart.hasDevice(vmi, t.deviceName()) == (this == ATTACH);
+            if (this == DETACH) return !VmRestart.hasDevice(vmi, t.deviceName());
+            return VmRestart.hasDevice(vmi, t.deviceName()) && (VmRestart.node(vmi) == null || t.node().equals(VmRestart.node(vmi)));
+        }
+
+        /** The VM's spec still carries what this run changed (so undoing it is still needed). */
+        boolean inSpec(GenericKubernetesResource vm, VmHostDevices.Target t) {
+            return vm != null && KubeVirt.entries(vm).stream().anyMatch(h -> t.deviceName().equals(h.deviceName())) == (this == ATTACH);
         }
     }
 
@@ -52,11 +58,11 @@ public final class VmDeviceChange {
     /** Writes the edit, makes it take effect and waits; failures after the write name the change and the undo. */
     public static Result run(KubernetesClient c, Request r, PrintWriter progress) {
         VmHostDevices.Target t = r.target();
-        GenericKubernetesResource vmiBefore = VmRestart.vmi(c, r.namespace(), r.vm());
 
         // Change: read-modify-write of the VM (retried on 409 and on the webhook's cache race).
         VmHostDevices.Edit edit = write(c, r.namespace(), r.vm(), r.planner(), t.deviceName(), progress);
         String ref = "virtualmachine.kubevirt.io/" + r.vm();
+        if (edit.changed()) Journal.changed(ref + " spec (" + edit.summary() + ")", r.undo());
         if (!edit.changes().isEmpty()) progress.println(ref + " patched (" + String.join(", ", edit.changes()) + ")");
         else if (edit.pinnedTo() == null) {
             progress.println(ref + " unchanged (" + (r.direction() == Direction.ATTACH ? t.label() + " already in hostDevices"
@@ -66,23 +72,26 @@ public final class VmDeviceChange {
             progress.println(ref + " pinned to node " + edit.pinnedTo() + " (nodeSelector " + VmHostDevices.HOSTNAME_LABEL
                     + ": the same resource may exist on other nodes)");
         }
+        if (edit.unpinnedFrom() != null) {
+            progress.println(ref + " unpinned from node " + edit.unpinnedFrom() + " (nodeSelector " + VmHostDevices.HOSTNAME_LABEL
+                    + " removed: attach had added it for the devices now gone; annotation " + VmHostDevices.PINNED_BY_ATTACH + ")");
+        }
         progress.flush();
 
-        // Take effect and wait.
-        boolean inEffect = vmiBefore != null && "Running".equals(VmRestart.phase(vmiBefore)) && r.direction().inEffect(vmiBefore, t)
-                && (r.direction() == Direction.DETACH || t.node().equals(VmRestart.node(vmiBefore)));
+        // Take effect and wait, judged from the state after the write (a concurrent run may have restarted the VM meanwhile).
         Predicate<GenericKubernetesResource> wanted = vmi -> r.direction().inEffect(vmi, t);
         VmRestart.Result result;
         try {
-            result = VmRestart.takeEffect(c, r.namespace(), r.vm(), vmiBefore, inEffect, r.noRestart(), r.start(), wanted, r.timeout(), progress);
+            result = VmRestart.takeEffect(c, r.namespace(), r.vm(), r.noRestart(), r.start(), wanted, r.timeout(), progress);
         } catch (KubernetesClientException e) {
-            if (e.getCode() == 0) {
-                // No answer from the API server (unreachable, timed out): its exit code, and still what changed.
+            if (e.getCode() <= 0) {
+                // No answer from the API server (unreachable, timed out; fabric8 says 0 or -1): failed halfway, and still what changed.
                 Throwable why = Kube.translate(e);
-                Cli.Exit exit = why instanceof Cli.UserError u ? u.exit : Cli.Exit.UNREACHABLE;
-                throw failed(edit, exit, "restart of " + r.vm() + " failed: " + why.getMessage(), r.undo());
+                throw failed(c, r, edit, Cli.Exit.PARTIAL, "lost the API server after the change (" + why.getMessage() + ")");
             }
-            throw failed(edit, Cli.Exit.REJECTED, "restart of " + r.vm() + " refused (" + e.getCode() + "): " + VmRestart.message(e), r.undo());
+            throw failed(c, r, edit, Cli.Exit.REJECTED, "restart of " + r.vm() + " refused (" + e.getCode() + "): " + VmRestart.message(e));
+        } catch (Cli.UserError e) {
+            throw failed(c, r, edit, e.exit == Cli.Exit.UNREACHABLE ? Cli.Exit.PARTIAL : e.exit, e.getMessage());
         }
         VmRestart.Outcome o = result.outcome();
         if (o != null && !o.running()) {
@@ -91,7 +100,7 @@ public final class VmDeviceChange {
                 problem += " — the KubeVirt CR " + Harvester.KUBEVIRT_NAMESPACE + "/" + Harvester.KUBEVIRT_NAME + " no longer permits "
                         + t.deviceName() + " (diagnose --device " + t.label() + ")";
             }
-            throw failed(edit, o.timedOut() ? Cli.Exit.TIMEOUT : Cli.Exit.PARTIAL, problem, r.undo());
+            throw failed(c, r, edit, o.timedOut() ? Cli.Exit.TIMEOUT : Cli.Exit.PARTIAL, problem);
         }
         return new Result(edit, result, message(r, result));
     }
@@ -109,10 +118,23 @@ public final class VmDeviceChange {
         };
     }
 
-    /** A failure after the VM may have been patched: what changed and how to undo it. */
-    static Cli.UserError failed(VmHostDevices.Edit edit, Cli.Exit exit, String problem, String undo) {
+    /**
+     * A failure after the VM may have been patched: what this run changed and, when the VM's spec
+     * still carries it, how to undo it (a concurrent run may already have undone it: then no undo).
+     */
+    static Cli.UserError failed(KubernetesClient c, Request r, VmHostDevices.Edit edit, Cli.Exit exit, String problem) {
         if (!edit.changed()) return new Cli.UserError(exit == Cli.Exit.PARTIAL ? Cli.Exit.PRECONDITION : exit, problem + " (the VM spec was not changed)");
-        return new Cli.UserError(exit, problem + " — changed: virtualmachine.kubevirt.io spec (" + edit.summary() + "); undo: " + undo);
+        String changed = " — changed: virtualmachine.kubevirt.io spec (" + edit.summary() + ")";
+        Boolean stillThere;
+        try {
+            stillThere = r.direction().inSpec(KubeVirt.vms(c).inNamespace(r.namespace()).withName(r.vm()).get(), r.target());
+        } catch (RuntimeException unreadable) {
+            stillThere = null; // the server cannot say: give the undo, it is harmless when already undone
+        }
+        if (Boolean.FALSE.equals(stillThere)) {
+            return new Cli.UserError(exit, problem + changed + "; since undone by someone else (the VM spec no longer has it): nothing to undo");
+        }
+        return new Cli.UserError(exit, problem + changed + "; undo: " + r.undo());
     }
 
     // ---- read-modify-write ------------------------------------------------------------------------

@@ -20,7 +20,13 @@ public final class Waiting {
     /** How an item still missing is named: a short key for progress, a full line for the timeout report. */
     public record Naming<T>(Function<T, String> key, Function<T, String> describe) {}
 
-    /** Returns what is still missing when the wait ends (empty: done). */
+    /**
+     * At most this long between two reads of the state: informers reconnect silently, so a server
+     * that died is noticed by the next read failing, within seconds, not at the timeout.
+     */
+    static final long REREAD_NANOS = java.util.concurrent.TimeUnit.SECONDS.toNanos(2);
+
+    /** Returns what is still missing when the wait ends (empty: done); a failed read propagates. */
     public static <T> List<T> until(Changes changes, Supplier<List<T>> missing, Naming<T> naming, Duration timeout, String what,
                                     PrintWriter progress) {
         long deadline = System.nanoTime() + timeout.toNanos();
@@ -29,19 +35,28 @@ public final class Waiting {
         progress.flush();
         Set<String> reported = new LinkedHashSet<>();
         while (true) {
-            List<T> left = missing.get();
+            List<T> left;
+            try {
+                left = missing.get();
+            } catch (RuntimeException e) {
+                bar.done(); // the failure's message starts on its own line
+                throw e;
+            }
             show(bar, progress, left, reported, naming);
             if (left.isEmpty()) {
                 bar.done();
                 return left;
             }
-            if (!changes.await(deadline - System.nanoTime())) {
-                bar.done();
-                progress.println("timed out after " + timeout.toSeconds() + "s waiting for " + what + "; still missing:");
-                for (T m : left) progress.println("  " + naming.describe().apply(m));
-                progress.flush();
-                return left;
+            long remaining = deadline - System.nanoTime();
+            if (remaining > 0) {
+                changes.await(Math.min(remaining, REREAD_NANOS)); // woken by a change or not: read the state again
+                continue;
             }
+            bar.done();
+            progress.println("timed out after " + timeout.toSeconds() + "s waiting for " + what + "; still missing:");
+            for (T m : left) progress.println("  " + naming.describe().apply(m));
+            progress.flush();
+            return left;
         }
     }
 
