@@ -381,7 +381,7 @@ cache and reads discovery again on every call; with the short name it uses its d
 
 How the warm figure is reached: \`./jbang\` remembers the java command JBang printed for a script
 and runs it directly while nothing it depends on changed (no JBang JVM); the script JVM runs with
-C1 only and the serial GC (\`//RUNTIME_OPTIONS\` in \`scripts/lib/Cli.java\`) and a class-data archive
+C1 only and the serial GC (\`//RUNTIME_OPTIONS\` in \`scripts/lib/cli/Cli.java\`) and a class-data archive
 recorded by \`./jbang\` from the script's first real run (AppCDS on JDK 17, an AOT cache on JDK ≥ 24).
 
 ## First (cold) run of each script

@@ -2,8 +2,8 @@
 //JAVA 17+
 //CDS
 //DESCRIPTION Add a claimed PCI device to a VM's hostDevices without wiping others, restart it and wait until it runs with the device
-//SOURCES lib/Cli.java lib/Kube.java lib/Harvester.java lib/KubeVirt.java lib/Passthrough.java lib/Render.java lib/Bundled.java
-//SOURCES lib/Claims.java lib/VmHostDevices.java lib/VmRestart.java lib/cli/Names.java
+//SOURCES lib/cli/Cli.java lib/cluster/Kube.java lib/model/Harvester.java lib/model/KubeVirt.java lib/model/Passthrough.java lib/cli/Render.java lib/cli/Bundled.java
+//SOURCES lib/model/Claims.java lib/model/VmHostDevices.java lib/steps/VmRestart.java lib/cli/Names.java
 //SOURCES lib/steps/Claiming.java lib/steps/DeviceTarget.java lib/steps/Attaching.java lib/steps/VmDeviceChange.java
 //SOURCES lib/cli/Launch.java
 

@@ -2,7 +2,7 @@
 //JAVA 17+
 //CDS
 //DESCRIPTION Claim a PCI device and its whole IOMMU group (PCIDeviceClaim), idempotently, and wait until passthrough is on
-//SOURCES lib/Cli.java lib/Kube.java lib/Harvester.java lib/KubeVirt.java lib/Passthrough.java lib/Render.java lib/Bundled.java lib/Claims.java
+//SOURCES lib/cli/Cli.java lib/cluster/Kube.java lib/model/Harvester.java lib/model/KubeVirt.java lib/model/Passthrough.java lib/cli/Render.java lib/cli/Bundled.java lib/model/Claims.java
 //SOURCES lib/cli/Timeouts.java lib/cli/Names.java lib/steps/Claiming.java
 //SOURCES lib/cli/Launch.java
 

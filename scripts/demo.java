@@ -1,7 +1,7 @@
 ///usr/bin/env jbang "$0" "$@" ; exit $?
 //JAVA 17+
 //DESCRIPTION Run the whole runbook (inventory, claim, attach, verify, diagnose) against the sandbox
-//SOURCES lib/Cli.java lib/sim/Sandbox.java
+//SOURCES lib/cli/Cli.java lib/sim/Sandbox.java
 //SOURCES inventory.java claim.java attach.java verify.java diagnose.java sandbox.java
 
 import java.io.PrintWriter;

@@ -2,8 +2,8 @@
 //JAVA 17+
 //CDS
 //DESCRIPTION Remove exactly one PCI device from a VM's hostDevices, restart it and wait
-//SOURCES lib/Cli.java lib/Kube.java lib/Harvester.java lib/KubeVirt.java lib/Render.java lib/Bundled.java
-//SOURCES lib/VmHostDevices.java lib/VmRestart.java lib/cli/Names.java lib/steps/DeviceTarget.java lib/steps/VmDeviceChange.java
+//SOURCES lib/cli/Cli.java lib/cluster/Kube.java lib/model/Harvester.java lib/model/KubeVirt.java lib/cli/Render.java lib/cli/Bundled.java
+//SOURCES lib/model/VmHostDevices.java lib/steps/VmRestart.java lib/cli/Names.java lib/steps/DeviceTarget.java lib/steps/VmDeviceChange.java
 //SOURCES lib/cli/Launch.java
 
 import java.io.PrintWriter;

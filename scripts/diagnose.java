@@ -2,8 +2,8 @@
 //JAVA 17+
 //CDS
 //DESCRIPTION Check every known way PCI passthrough fails and print the fix for each
-//SOURCES lib/Cli.java lib/Kube.java lib/Harvester.java lib/KubeVirt.java lib/Passthrough.java lib/Render.java
-//SOURCES lib/Diagnosis.java lib/cli/Timeouts.java lib/cli/Names.java lib/checks/Checkup.java lib/steps/Fixing.java lib/checks/VersionCheck.java
+//SOURCES lib/cli/Cli.java lib/cluster/Kube.java lib/model/Harvester.java lib/model/KubeVirt.java lib/model/Passthrough.java lib/cli/Render.java
+//SOURCES lib/checks/Diagnosis.java lib/cli/Timeouts.java lib/cli/Names.java lib/checks/Checkup.java lib/steps/Fixing.java lib/checks/VersionCheck.java
 //SOURCES lib/checks/NodeSshCheck.java lib/cli/Launch.java
 
 import java.io.BufferedReader;

@@ -2,7 +2,7 @@
 //JAVA 17+
 //CDS
 //DESCRIPTION List PCI devices per node and IOMMU group, with claim state and the VM using each; flags partly claimed groups
-//SOURCES lib/Cli.java lib/Kube.java lib/Harvester.java lib/KubeVirt.java lib/Render.java lib/Bundled.java lib/cli/Names.java
+//SOURCES lib/cli/Cli.java lib/cluster/Kube.java lib/model/Harvester.java lib/model/KubeVirt.java lib/cli/Render.java lib/cli/Bundled.java lib/cli/Names.java
 
 import java.io.PrintWriter;
 import java.util.ArrayList;

@@ -1,7 +1,7 @@
 ///usr/bin/env jbang "$0" "$@" ; exit $?
 //JAVA 17+
 //DESCRIPTION Run a simulated Harvester node and VM on 127.0.0.1 to try every script without a cluster
-//SOURCES lib/Cli.java lib/sim/Sandbox.java
+//SOURCES lib/cli/Cli.java lib/sim/Sandbox.java
 
 import java.io.PrintWriter;
 import java.nio.file.Files;

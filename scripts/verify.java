@@ -2,7 +2,7 @@
 //JAVA 17+
 //CDS
 //DESCRIPTION Prove the device is visible inside the guest: lspci -nn over SSH (ssh_config, ssh-agent, ProxyJump, verified host keys)
-//SOURCES lib/Cli.java lib/Kube.java lib/Harvester.java lib/KubeVirt.java lib/Render.java lib/ssh/SshSession.java lib/ssh/SshOptions.java
+//SOURCES lib/cli/Cli.java lib/cluster/Kube.java lib/model/Harvester.java lib/model/KubeVirt.java lib/cli/Render.java lib/ssh/SshSession.java lib/ssh/SshOptions.java
 //SOURCES lib/checks/GuestDocker.java lib/cli/Names.java
 
 import java.io.PrintWriter;

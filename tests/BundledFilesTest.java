@@ -29,9 +29,9 @@ class BundledFilesTest {
         listed.sort(null);
         assertEquals(onDisk, listed, "Bundled.TEMPLATES/PATCHES must list every file in templates/ and patches/");
 
-        String source = Files.readString(root.resolve("scripts/lib/Bundled.java"));
+        String source = Files.readString(root.resolve("scripts/lib/cli/Bundled.java"));
         for (String f : onDisk) {
-            assertTrue(source.contains("//FILES " + f + "=../../" + f + "\n"), "missing //FILES line for " + f);
+            assertTrue(source.contains("//FILES " + f + "=../../../" + f + "\n"), "missing //FILES line for " + f);
             assertEquals(Files.readString(root.resolve(f)), Bundled.read(f), f + " bundled copy differs");
         }
     }

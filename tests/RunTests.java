@@ -5,7 +5,7 @@
 //DEPS org.junit.jupiter:junit-jupiter
 //DEPS org.junit.platform:junit-platform-launcher
 //SOURCES ../scripts/*.java
-//SOURCES ../scripts/lib/sim/SimCluster.java ../scripts/lib/Passthrough.java
+//SOURCES ../scripts/lib/sim/SimCluster.java ../scripts/lib/model/Passthrough.java
 //SOURCES support/*.java
 //SOURCES *Test.java
 

@@ -1,4 +1,4 @@
-//SOURCES ../Diagnosis.java ../Harvester.java ../model/ClusterVersions.java AgentPods.java
+//SOURCES Diagnosis.java ../model/Harvester.java ../model/ClusterVersions.java AgentPods.java
 
 import java.time.Duration;
 import java.time.Instant;

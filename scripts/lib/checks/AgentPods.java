@@ -1,4 +1,4 @@
-//SOURCES ../Harvester.java
+//SOURCES ../model/Harvester.java
 
 import java.util.List;
 

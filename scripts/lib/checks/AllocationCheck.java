@@ -1,4 +1,4 @@
-//SOURCES ../Diagnosis.java ../Harvester.java ../KubeVirt.java
+//SOURCES Diagnosis.java ../model/Harvester.java ../model/KubeVirt.java
 
 import java.util.ArrayList;
 import java.util.List;

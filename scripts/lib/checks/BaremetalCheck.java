@@ -1,4 +1,4 @@
-//SOURCES ../Diagnosis.java ../Harvester.java
+//SOURCES Diagnosis.java ../model/Harvester.java
 
 import java.util.ArrayList;
 import java.util.Collection;

@@ -1,4 +1,4 @@
-//SOURCES ../Cli.java ../Harvester.java ../KubeVirt.java ../Passthrough.java ../Diagnosis.java ../ControllerHealth.java ../VmChecks.java
+//SOURCES ../cli/Cli.java ../model/Harvester.java ../model/KubeVirt.java ../model/Passthrough.java Diagnosis.java ControllerHealth.java VmChecks.java
 //SOURCES ReleaseChecks.java
 
 import java.time.Instant;

@@ -1,4 +1,4 @@
-//SOURCES ../Cli.java ../Diagnosis.java ../Harvester.java RemoteShell.java
+//SOURCES ../cli/Cli.java Diagnosis.java ../model/Harvester.java RemoteShell.java
 
 import java.util.ArrayList;
 import java.util.Iterator;

@@ -1,4 +1,4 @@
-//SOURCES ../Diagnosis.java ../Harvester.java NodeInspection.java RemoteShell.java
+//SOURCES Diagnosis.java ../model/Harvester.java NodeInspection.java RemoteShell.java
 
 import java.util.ArrayList;
 import java.util.LinkedHashSet;

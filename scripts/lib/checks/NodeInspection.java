@@ -1,5 +1,5 @@
 //FILES node/inspect-node.sh=../node/inspect-node.sh
-//SOURCES ../Bundled.java RemoteShell.java
+//SOURCES ../cli/Bundled.java RemoteShell.java
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;

@@ -1,4 +1,4 @@
-//SOURCES ../Cli.java ../Diagnosis.java ../Harvester.java Checkup.java NodeChecks.java NodeInspection.java RemoteShell.java
+//SOURCES ../cli/Cli.java Diagnosis.java ../model/Harvester.java Checkup.java NodeChecks.java NodeInspection.java RemoteShell.java
 //SOURCES ../ssh/SshSession.java ../ssh/SshOptions.java
 
 import java.time.Duration;

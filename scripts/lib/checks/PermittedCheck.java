@@ -1,4 +1,4 @@
-//SOURCES ../Diagnosis.java ../Harvester.java AgentPods.java
+//SOURCES Diagnosis.java ../model/Harvester.java AgentPods.java
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;

@@ -1,4 +1,4 @@
-//SOURCES ../Cli.java ../Harvester.java ../KubeVirt.java ../Diagnosis.java ../ControllerHealth.java ../model/ClusterVersions.java
+//SOURCES ../cli/Cli.java ../model/Harvester.java ../model/KubeVirt.java Diagnosis.java ControllerHealth.java ../model/ClusterVersions.java
 //SOURCES ClaimRemovalCheck.java GuideClaimCheck.java PoolingCheck.java BaremetalCheck.java PermittedCheck.java AddonCheck.java
 //SOURCES AllocationCheck.java VersionCheck.java
 

@@ -1,4 +1,4 @@
-//SOURCES ../Diagnosis.java ../model/ClusterVersions.java
+//SOURCES Diagnosis.java ../model/ClusterVersions.java
 
 /**
  * The versions diagnose reports (Harvester's server-version, KubeVirt's observedKubeVirtVersion) and

@@ -1,4 +1,4 @@
-//SOURCES ../Cli.java Terminal.java Journal.java Progress.java
+//SOURCES Cli.java Terminal.java Journal.java Progress.java
 
 import java.io.PrintWriter;
 

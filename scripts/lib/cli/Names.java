@@ -1,4 +1,4 @@
-//SOURCES ../Cli.java
+//SOURCES Cli.java
 
 import java.util.regex.Pattern;
 

@@ -1,4 +1,4 @@
-//SOURCES ../Cli.java
+//SOURCES ../cli/Cli.java
 
 import io.fabric8.kubernetes.client.KubernetesClient;
 

@@ -1,4 +1,4 @@
-//SOURCES ReleaseVersion.java ../Harvester.java
+//SOURCES ReleaseVersion.java Harvester.java
 
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 

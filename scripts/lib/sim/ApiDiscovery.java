@@ -1,4 +1,4 @@
-//SOURCES ../Harvester.java SimDispatcher.java
+//SOURCES ../model/Harvester.java SimDispatcher.java
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;

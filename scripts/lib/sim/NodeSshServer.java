@@ -1,4 +1,4 @@
-//SOURCES GuestSshServer.java ../Harvester.java ../checks/NodeInspection.java
+//SOURCES GuestSshServer.java ../model/Harvester.java ../checks/NodeInspection.java
 
 import java.security.KeyPair;
 import java.security.PublicKey;

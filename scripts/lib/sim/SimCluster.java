@@ -1,6 +1,6 @@
 //DEPS io.fabric8:kubernetes-server-mock
 //FILES sim/altra-cluster.yaml=altra-cluster.yaml
-//SOURCES ../Harvester.java ../KubeVirt.java Fault.java SimDispatcher.java SimCertificates.java ApiDiscovery.java
+//SOURCES ../model/Harvester.java ../model/KubeVirt.java Fault.java SimDispatcher.java SimCertificates.java ApiDiscovery.java
 //SOURCES ControllerPods.java PciDevicesController.java PciDeviceClaimWebhook.java
 //SOURCES KubeVirtController.java AddonController.java FaultEffects.java
 

@@ -1,4 +1,4 @@
-//SOURCES ../Cli.java
+//SOURCES ../cli/Cli.java
 
 /**
  * Every failure of the SSH layer: one line naming the problem and the fix, with the exit code

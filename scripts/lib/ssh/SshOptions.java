@@ -1,4 +1,4 @@
-//SOURCES ../Cli.java SshConfig.java SshTarget.java
+//SOURCES ../cli/Cli.java SshConfig.java SshTarget.java
 
 import java.nio.file.Files;
 import java.nio.file.Path;

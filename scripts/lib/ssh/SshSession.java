@@ -1,5 +1,5 @@
 //DEPS com.hierynomus:sshj:0.40.0
-//SOURCES ../Cli.java SshException.java SshConfig.java SshTarget.java KnownHosts.java SshLogin.java
+//SOURCES ../cli/Cli.java SshException.java SshConfig.java SshTarget.java KnownHosts.java SshLogin.java
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;

@@ -1,4 +1,4 @@
-//SOURCES ../Cli.java ../Harvester.java ../KubeVirt.java ../Passthrough.java ../VmHostDevices.java
+//SOURCES ../cli/Cli.java ../model/Harvester.java ../model/KubeVirt.java ../model/Passthrough.java ../model/VmHostDevices.java
 
 import java.util.List;
 import java.util.Map;

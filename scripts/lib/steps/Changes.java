@@ -1,4 +1,4 @@
-//SOURCES ../Cli.java
+//SOURCES ../cli/Cli.java
 
 import java.util.ArrayList;
 import java.util.List;

@@ -1,5 +1,5 @@
-//SOURCES ../Cli.java ../cli/Journal.java ../Kube.java ../Harvester.java ../KubeVirt.java ../Passthrough.java ../Claims.java ../Bundled.java
-//SOURCES ../ControllerHealth.java ../checks/ClaimRemovalCheck.java ../checks/BaremetalCheck.java ../checks/GuideClaimCheck.java Changes.java Waiting.java
+//SOURCES ../cli/Cli.java ../cli/Journal.java ../cluster/Kube.java ../model/Harvester.java ../model/KubeVirt.java ../model/Passthrough.java ../model/Claims.java ../cli/Bundled.java
+//SOURCES ../checks/ControllerHealth.java ../checks/ClaimRemovalCheck.java ../checks/BaremetalCheck.java ../checks/GuideClaimCheck.java Changes.java Waiting.java
 
 import java.io.PrintWriter;
 import java.time.Duration;

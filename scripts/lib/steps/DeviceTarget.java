@@ -1,4 +1,4 @@
-//SOURCES ../Cli.java ../cli/Names.java ../Harvester.java ../Bundled.java ../VmHostDevices.java
+//SOURCES ../cli/Cli.java ../cli/Names.java ../model/Harvester.java ../cli/Bundled.java ../model/VmHostDevices.java
 
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;

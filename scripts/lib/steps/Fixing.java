@@ -1,5 +1,5 @@
-//SOURCES ../Cli.java ../Kube.java ../Harvester.java ../KubeVirt.java ../Claims.java ../Diagnosis.java ../ControllerHealth.java
-//SOURCES ../VmHostDevices.java Claiming.java DeviceTarget.java Attaching.java VmDeviceChange.java
+//SOURCES ../cli/Cli.java ../cluster/Kube.java ../model/Harvester.java ../model/KubeVirt.java ../model/Claims.java ../checks/Diagnosis.java ../checks/ControllerHealth.java
+//SOURCES ../model/VmHostDevices.java Claiming.java DeviceTarget.java Attaching.java VmDeviceChange.java
 
 import java.io.PrintWriter;
 import java.time.Duration;

@@ -1,4 +1,4 @@
-//SOURCES ../Cli.java ../cli/Journal.java ../Kube.java ../Harvester.java ../KubeVirt.java ../Render.java ../VmHostDevices.java ../VmRestart.java
+//SOURCES ../cli/Cli.java ../cli/Journal.java ../cluster/Kube.java ../model/Harvester.java ../model/KubeVirt.java ../cli/Render.java ../model/VmHostDevices.java VmRestart.java
 
 import java.io.PrintWriter;
 import java.time.Duration;

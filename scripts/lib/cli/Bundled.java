@@ -1,6 +1,6 @@
-//FILES templates/pcideviceclaim-altra-000c01000.yaml=../../templates/pcideviceclaim-altra-000c01000.yaml
-//FILES templates/pcideviceclaim-altra-000c01001.yaml=../../templates/pcideviceclaim-altra-000c01001.yaml
-//FILES patches/vm-docker-host-nvidia-gpu.patch.json=../../patches/vm-docker-host-nvidia-gpu.patch.json
+//FILES templates/pcideviceclaim-altra-000c01000.yaml=../../../templates/pcideviceclaim-altra-000c01000.yaml
+//FILES templates/pcideviceclaim-altra-000c01001.yaml=../../../templates/pcideviceclaim-altra-000c01001.yaml
+//FILES patches/vm-docker-host-nvidia-gpu.patch.json=../../../patches/vm-docker-host-nvidia-gpu.patch.json
 //SOURCES Cli.java
 
 import java.io.IOException;
@@ -27,7 +27,7 @@ public final class Bundled {
         try (InputStream in = Bundled.class.getResourceAsStream("/" + path)) {
             if (in == null) {
                 throw new Cli.UserError(Cli.Exit.INTERNAL, path + " is not bundled with this script — "
-                        + "add a //FILES line for it in scripts/lib/Bundled.java");
+                        + "add a //FILES line for it in scripts/lib/cli/Bundled.java");
             }
             return new String(in.readAllBytes(), StandardCharsets.UTF_8);
         } catch (IOException e) {

@@ -1,4 +1,4 @@
-//SOURCES Kube.java
+//SOURCES ../cluster/Kube.java
 
 import java.util.ArrayList;
 import java.util.Comparator;

@@ -1,4 +1,4 @@
-//SOURCES Harvester.java cli/Text.java
+//SOURCES Harvester.java ../cli/Text.java
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;

@@ -1,4 +1,4 @@
-//SOURCES Cli.java Harvester.java KubeVirt.java
+//SOURCES ../cli/Cli.java Harvester.java KubeVirt.java
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;

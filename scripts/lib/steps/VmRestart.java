@@ -1,4 +1,4 @@
-//SOURCES KubeVirt.java cli/Progress.java cli/Timeouts.java
+//SOURCES ../model/KubeVirt.java ../cli/Progress.java ../cli/Timeouts.java
 
 import java.io.PrintWriter;
 import java.time.Duration;

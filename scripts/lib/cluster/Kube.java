@@ -4,7 +4,7 @@
 //DEPS io.fabric8:kubernetes-httpclient-jdk
 //DEPS com.fasterxml.jackson.core:jackson-databind
 //DEPS org.slf4j:slf4j-nop:2.0.17
-//SOURCES Cli.java cluster/BodyTimeout.java cluster/Kubeconfigs.java cluster/Namespaces.java
+//SOURCES ../cli/Cli.java BodyTimeout.java Kubeconfigs.java Namespaces.java
 
 import java.io.File;
 import java.io.IOException;

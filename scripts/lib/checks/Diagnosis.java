@@ -1,4 +1,4 @@
-//SOURCES Passthrough.java
+//SOURCES ../model/Passthrough.java
 
 import java.util.ArrayList;
 import java.util.List;
