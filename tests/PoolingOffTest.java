@@ -48,9 +48,12 @@ class PoolingOffTest {
         Path dir = Files.createTempDirectory("pooling-off-");
         try (Sandbox box = Sandbox.start(dir, HarvesterV19SimTest.fast()); KubernetesClient c = HarvesterV19SimTest.user(box.cluster())) {
             SimCluster sim = box.cluster();
-            // claim --no-pooling altra-000c01000 (both functions of IOMMU group 18), as the UI's claim with the field set
-            HarvesterV19SimTest.claimAndWait(sim, c, GPU, true);
-            HarvesterV19SimTest.claimAndWait(sim, c, AUDIO, true);
+            // claim --no-pooling altra-000c01000: both functions of IOMMU group 18, each under its own resource
+            Run.Result claim = Run.script(new claim(), with(List.of(GPU, "--no-pooling", "--timeout", "30"), box.kubeFlags()).toArray(new String[0]));
+            assertEquals(0, claim.exit(), claim.all());
+            for (String d : List.of(GPU, AUDIO)) {
+                assertEquals(true, Harvester.pciDeviceClaims(sim.admin()).withName(d).get().get("spec", "disableResourcePooling"), claim.all());
+            }
             HarvesterV19SimTest.eventually("allocatable per device", () -> "1".equals(HarvesterV19SimTest.allocatable(sim, "altra", PER_DEVICE)));
 
             Run.Result inv = Run.script(new inventory(), with(List.of("--node", "altra"), box.kubeFlags()).toArray(new String[0]));

@@ -139,7 +139,7 @@ public final class VmChecks {
         for (Harvester.PciDevice d : devices) {
             if (d.node().contains(".")) {
                 out.add(Diagnosis.Finding.warn("dotted-name", d.node(), "node name " + d.node() + " contains \".\": virt-launcher reports "
-                        + "\"PCI_RESOURCE_... not set for resource\" on Harvester v1.7 (harvester#9399)", "upgrade Harvester past v1.7.0 (harvester#10517)"));
+                        + "\"PCI_RESOURCE_... not set for resource\" on Harvester v1.7 (harvester#9399)", "rename the node so its hostname has no \".\" (what resolved harvester#10517); until then expect this failure at the VM's start"));
             }
             if (pinned != null && !pinned.equals(d.node())) {
                 out.add(Diagnosis.Finding.fail("vm-pinned", ref, "nodeSelector kubernetes.io/hostname=" + pinned + " but " + d.name() + " is on node " + d.node(),

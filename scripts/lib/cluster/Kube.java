@@ -4,7 +4,7 @@
 //DEPS io.fabric8:kubernetes-httpclient-jdk
 //DEPS com.fasterxml.jackson.core:jackson-databind
 //DEPS org.slf4j:slf4j-nop:2.0.17
-//SOURCES ../cli/Cli.java BodyTimeout.java Kubeconfigs.java Namespaces.java
+//SOURCES ../cli/Cli.java ../cli/Text.java BodyTimeout.java Kubeconfigs.java Namespaces.java
 
 import java.io.File;
 import java.io.IOException;
@@ -93,15 +93,6 @@ public final class Kube {
             return config().getNamespace();
         }
 
-        /** The cluster-access options (not -n) as arguments, for a command run in-process on the same cluster. */
-        public java.util.List<String> asArgs() {
-            java.util.List<String> a = new ArrayList<>();
-            if (kubeconfig != null) a.addAll(List.of("--kubeconfig", kubeconfig));
-            if (context != null) a.addAll(List.of("--context", context));
-            a.addAll(List.of("--request-timeout", String.valueOf(requestTimeoutSeconds)));
-            return a;
-        }
-
         /** Server URL for messages; never includes credentials. */
         public String server() {
             return config().getMasterUrl();
@@ -144,7 +135,7 @@ public final class Kube {
                     kc = Kubeconfigs.parse(text);
                 } catch (RuntimeException e) {
                     throw new Cli.UserError(Cli.Exit.CONFIG, "kubeconfig " + f + " is not valid YAML ("
-                            + firstLine(e) + ") — fix the file or point --kubeconfig at another one");
+                            + Text.firstLine(e) + ") — fix the file or point --kubeconfig at another one");
                 }
                 if (kc == null) {
                     throw new Cli.UserError(Cli.Exit.CONFIG, "kubeconfig " + f + " is empty — point --kubeconfig at the "
@@ -189,7 +180,7 @@ public final class Kube {
                 c = Config.fromKubeconfig(Kubeconfigs.yaml(merged));
             } catch (RuntimeException e) {
                 throw new Cli.UserError(Cli.Exit.CONFIG, "kubeconfig " + describe(files) + " cannot be used with context \""
-                        + wanted + "\" (" + firstLine(e) + ") — fix the file or point --kubeconfig at another one");
+                        + wanted + "\" (" + Text.firstLine(e) + ") — fix the file or point --kubeconfig at another one");
             }
             if (c.getMasterUrl() == null || c.getMasterUrl().isEmpty()) {
                 throw new Cli.UserError(Cli.Exit.CONFIG, "context \"" + wanted + "\" names cluster \"" + clusterName
@@ -243,18 +234,12 @@ public final class Kube {
         try {
             return java.nio.file.Files.readString(f.toPath());
         } catch (IOException e) {
-            throw new Cli.UserError(Cli.Exit.CONFIG, "cannot read kubeconfig " + f + " (" + firstLine(e) + ") — check its permissions");
+            throw new Cli.UserError(Cli.Exit.CONFIG, "cannot read kubeconfig " + f + " (" + Text.firstLine(e) + ") — check its permissions");
         }
     }
 
     private static String describe(List<File> files) {
         return files.size() == 1 ? files.get(0).toString() : files.toString();
-    }
-
-    private static String firstLine(Throwable e) {
-        String m = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
-        int nl = m.indexOf('\n');
-        return nl < 0 ? m : m.substring(0, nl);
     }
 
     /**
@@ -272,13 +257,13 @@ public final class Kube {
         javax.net.ssl.SSLException tls = find(t, javax.net.ssl.SSLException.class);
         if (tls != null && find(tls, java.security.cert.CertificateException.class) != null) {
             return new Cli.UserError(Cli.Exit.UNREACHABLE, "cannot verify the API server" + at + ": its certificate does not "
-                    + "match the kubeconfig's certificate-authority(-data) (" + firstLine(rootCause(tls)) + ") — put the "
+                    + "match the kubeconfig's certificate-authority(-data) (" + Text.firstLine(rootCause(tls)) + ") — put the "
                     + "cluster's CA in certificate-authority-data (Harvester: download the kubeconfig again), or for a "
                     + "throw-away test cluster only set insecure-skip-tls-verify: true", tls);
         }
         if (tls != null) {
             return new Cli.UserError(Cli.Exit.UNREACHABLE, "cannot reach the API server" + at + ": the TLS handshake failed ("
-                    + firstLine(rootCause(tls)) + ") — is the kubeconfig's server address (scheme and port) right?", tls);
+                    + Text.firstLine(rootCause(tls)) + ") — is the kubeconfig's server address (scheme and port) right?", tls);
         }
         KubernetesClientException kce = find(t, KubernetesClientException.class);
         if (kce == null) return t;

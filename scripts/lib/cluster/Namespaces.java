@@ -14,10 +14,23 @@ public final class Namespaces {
      * namespace: NOT_FOUND either way, naming the namespace as the cause when it does not exist.
      */
     public static Cli.UserError notFound(KubernetesClient client, String namespace, String what, String fix) {
-        if (client.namespaces().withName(namespace).get() == null) {
+        if (missing(client, namespace)) {
             return new Cli.UserError(Cli.Exit.NOT_FOUND, what + " not found: namespace \"" + namespace
                     + "\" does not exist — check -n/--namespace (kubectl get namespaces lists them)");
         }
         return new Cli.UserError(Cli.Exit.NOT_FOUND, what + " not found in namespace \"" + namespace + "\" — " + fix);
+    }
+
+    /**
+     * True only when the namespace is known not to exist: the server lists namespaces and this one
+     * is not among them (a user without rights to list namespaces, or an empty list, gets false).
+     */
+    public static boolean missing(KubernetesClient client, String namespace) {
+        try {
+            var all = client.namespaces().list().getItems();
+            return !all.isEmpty() && all.stream().noneMatch(n -> namespace.equals(n.getMetadata().getName()));
+        } catch (io.fabric8.kubernetes.client.KubernetesClientException cannotTell) {
+            return false;
+        }
     }
 }

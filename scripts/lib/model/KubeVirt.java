@@ -1,4 +1,4 @@
-//SOURCES Harvester.java
+//SOURCES Harvester.java ../cluster/Namespaces.java
 
 import java.util.ArrayList;
 import java.util.List;
@@ -39,31 +39,13 @@ public final class KubeVirt {
         return c.genericKubernetesResources(KUBEVIRTS);
     }
 
-    /** The VirtualMachine ns/name, or a NOT_FOUND error that says how to find it. */
+    /** The VirtualMachine ns/name, or a NOT_FOUND error that says how to find it (or that the namespace is wrong). */
     public static GenericKubernetesResource vm(KubernetesClient c, String ns, String name) {
         GenericKubernetesResource vm = vms(c).inNamespace(ns).withName(name).get();
         if (vm == null) {
-            if (namespaceMissing(c, ns)) {
-                throw new Cli.UserError(Cli.Exit.NOT_FOUND, "namespace \"" + ns + "\" does not exist, so virtualmachine \"" + name
-                        + "\" is not there — check -n NAMESPACE (kubectl get vm -A)");
-            }
-            throw new Cli.UserError(Cli.Exit.NOT_FOUND, "virtualmachine \"" + name + "\" not found in namespace \"" + ns
-                    + "\" — check the name, or pass -n NAMESPACE (kubectl get vm -A)");
+            throw Namespaces.notFound(c, ns, "virtualmachine \"" + name + "\"", "check the name, or pass -n NAMESPACE (kubectl get vm -A)");
         }
         return vm;
-    }
-
-    /**
-     * True only when the namespace is known not to exist: the server lists namespaces and this one
-     * is not among them (a user without rights to list namespaces, or an empty list, gets false).
-     */
-    static boolean namespaceMissing(KubernetesClient c, String ns) {
-        try {
-            var all = c.namespaces().list().getItems();
-            return !all.isEmpty() && all.stream().noneMatch(n -> ns.equals(n.getMetadata().getName()));
-        } catch (io.fabric8.kubernetes.client.KubernetesClientException cannotTell) {
-            return false;
-        }
     }
 
     /** One entry of spec.template.spec.domain.devices.hostDevices (or .gpus). */

@@ -420,6 +420,11 @@ public final class Claiming {
         progress.flush();
     }
 
+    /** The API server's URL, named when it cannot be reached. */
+    private String server() {
+        return String.valueOf(client.getMasterUrl());
+    }
+
     /** Webhook denials as one line with the webhook's own words and the fix. */
     static RuntimeException rejected(KubernetesClientException e, String verb, String name) {
         Throwable t = Kube.translate(e);
@@ -439,8 +444,8 @@ public final class Claiming {
     }
 
     /** A failure after some changes: PARTIAL, naming what changed and the command undoing each. */
-    private static RuntimeException partial(RuntimeException e, List<String> changed, String done, String undo) {
-        Throwable t = Kube.translate(e);
+    private RuntimeException partial(RuntimeException e, List<String> changed, String done, String undo) {
+        Throwable t = Kube.translate(e, server());
         if (changed.isEmpty()) return t instanceof RuntimeException r ? r : e;
         String why = t instanceof Cli.UserError u ? u.getMessage() : t.toString();
         return new Cli.UserError(Cli.Exit.PARTIAL, why + "; already " + done + ": " + String.join(", ", changed)
@@ -451,8 +456,8 @@ public final class Claiming {
      * A read failing while waiting (the API server died or stopped answering): its exit code (4 for
      * an unreachable server), and what this run already changed with the undo of each.
      */
-    private static RuntimeException lostWhileWaiting(RuntimeException e, List<String> changed, String done, String undo) {
-        Throwable t = Kube.translate(e);
+    private RuntimeException lostWhileWaiting(RuntimeException e, List<String> changed, String done, String undo) {
+        Throwable t = Kube.translate(e, server());
         if (!(t instanceof Cli.UserError u)) return e;
         String already = changed.isEmpty() ? "; nothing was changed"
                 : "; already " + done + ": " + String.join(", ", changed) + " — undo (once the server answers): "

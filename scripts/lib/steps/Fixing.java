@@ -74,7 +74,7 @@ public final class Fixing {
             };
         } catch (RuntimeException e) {
             // One remedy failing does not stop the others; the check after --fix shows what is left.
-            if (!(Kube.translate(e) instanceof Cli.UserError u)) throw e;
+            if (!(Kube.translate(e, String.valueOf(c.getMasterUrl())) instanceof Cli.UserError u)) throw e;
             stderr.println("  " + u.getMessage());
             exit = u.exit;
         }

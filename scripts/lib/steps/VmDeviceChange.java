@@ -86,7 +86,7 @@ public final class VmDeviceChange {
         } catch (KubernetesClientException e) {
             if (e.getCode() <= 0) {
                 // No answer from the API server (unreachable, timed out; fabric8 says 0 or -1): failed halfway, and still what changed.
-                Throwable why = Kube.translate(e);
+                Throwable why = Kube.translate(e, String.valueOf(c.getMasterUrl()));
                 throw failed(c, r, edit, Cli.Exit.PARTIAL, "lost the API server after the change (" + why.getMessage() + ")");
             }
             throw failed(c, r, edit, Cli.Exit.REJECTED, "restart of " + r.vm() + " refused (" + e.getCode() + "): " + VmRestart.message(e));
