@@ -166,9 +166,12 @@ public final class Cli {
     public static void main(Object command, String... args) {
         // UTF-8 whatever the locale, like kubectl (README "Locales and JDKs"); //RUNTIME_OPTIONS does
         // the same for System.out/err, which a PrintWriter over them would otherwise re-encode.
-        PrintWriter out = new PrintWriter(new OutputStreamWriter(System.out, StandardCharsets.UTF_8), true);
-        PrintWriter err = new PrintWriter(new OutputStreamWriter(System.err, StandardCharsets.UTF_8), true);
-        System.exit(run(command, out, err, args));
+        System.exit(run(command, writer(System.out), writer(System.err), args));
+    }
+
+    /** A writer over the process's stdout or stderr: UTF-8 whatever the locale, flushed at each line. */
+    public static PrintWriter writer(java.io.OutputStream stream) {
+        return new PrintWriter(new OutputStreamWriter(stream, StandardCharsets.UTF_8), true);
     }
 
     /** For commands whose call() returns an Exit. */

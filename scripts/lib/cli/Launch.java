@@ -14,8 +14,8 @@ public final class Launch {
     private static volatile boolean finished;
 
     public static void main(Object command, String... args) {
-        PrintWriter out = new PrintWriter(System.out, true);
-        PrintWriter err = new PrintWriter(System.err, true);
+        PrintWriter out = Cli.writer(System.out);
+        PrintWriter err = Cli.writer(System.err);
         Terminal.standardStreams(out, err);
         String name = command.getClass().getSimpleName();
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
