@@ -481,13 +481,13 @@ class VerifyTest {
     @Test
     void parsesLspciLines() {
         List<String> unparsed = new ArrayList<>();
-        var devices = verify.parseLspci("""
+        var devices = GuestLspci.parse("""
                 01:00.0 VGA compatible controller [0300]: NVIDIA Corporation GA102 [GeForce RTX 3090] [10de:2204] (rev a1)
                 0000:00:1f.2 SATA controller [0106]: Intel Corporation 82801IR/IO/IH (ICH9R/DO/DH) 6 port SATA Controller [AHCI mode] [8086:2922] (rev 02) (prog-if 01 [AHCI 1.0])
                 garbage
                 """, unparsed);
         assertEquals(2, devices.size());
-        assertEquals(new verify.GuestDevice("01:00.0", "VGA compatible controller", "0300",
+        assertEquals(new GuestLspci.Device("01:00.0", "VGA compatible controller", "0300",
                 "NVIDIA Corporation GA102 [GeForce RTX 3090]", "10de", "2204"), devices.get(0));
         assertEquals("8086:2922", devices.get(1).vendorDevice());
         assertEquals(List.of("garbage"), unparsed);

@@ -8,4 +8,13 @@ public final class Text {
         int nl = m.indexOf('\n');
         return nl < 0 ? m : m.substring(0, nl);
     }
+
+    /**
+     * The first line of what a program printed, for a one-line message ("no output" when it printed
+     * nothing). Unlike RemoteShell.Result#firstLine it neither skips nor strips lines (callers strip
+     * the output first) and says "no output" without parentheses, as verify's messages always have.
+     */
+    public static String firstOutputLine(String output) {
+        return output == null || output.isBlank() ? "no output" : output.lines().findFirst().orElse(output);
+    }
 }

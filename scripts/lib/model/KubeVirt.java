@@ -168,6 +168,18 @@ public final class KubeVirt {
         }
     }
 
+    /** The first IP a VMI reports (status.interfaces[].ipAddress, filled by the guest agent or DHCP), without a /prefix; or null. */
+    public static String guestIp(GenericKubernetesResource vmi) {
+        if (vmi.get("status", "interfaces") instanceof List<?> l) {
+            for (Object o : l) {
+                if (o instanceof Map<?, ?> m && m.get("ipAddress") != null && !m.get("ipAddress").toString().isBlank()) {
+                    return m.get("ipAddress").toString().replaceFirst("/\\d+$", "");
+                }
+            }
+        }
+        return null;
+    }
+
     public static String runStrategy(GenericKubernetesResource vm) {
         Object rs = vm.get("spec", "runStrategy");
         if (rs != null) return rs.toString();
