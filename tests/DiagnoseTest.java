@@ -725,7 +725,8 @@ class DiagnoseTest {
         expect(r, Cli.Exit.DIAGNOSE_FAIL, "shared-device", "FAIL", "requested by 2 running VMs", "detach ml-box --device " + GPU + " -n default");
     }
 
-    void deviceRequestedByTwoVmsAtOnceSetUp() {
+    /** A healthy cluster plus VM default/ml-box, a running copy of docker-host with the same GPU. */
+    private void deviceRequestedByTwoVmsAtOnceSetUp() {
         healthy();
         GenericKubernetesResource other = KubeVirt.vms(c).inNamespace("default").withName("docker-host").get();
         other.getMetadata().setName("ml-box");
@@ -760,19 +761,7 @@ class DiagnoseTest {
 
     @Test
     void deviceRequestedByTwoVmsAtOnce() {
-        healthy();
-        GenericKubernetesResource other = KubeVirt.vms(c).inNamespace("default").withName("docker-host").get();
-        other.getMetadata().setName("ml-box");
-        other.getMetadata().setResourceVersion(null);
-        other.getMetadata().setUid(null);
-        other.getMetadata().getAnnotations().remove(Harvester.ALLOCATION_ANNOTATION);
-        sim.create(other);
-        GenericKubernetesResource vmi = KubeVirt.vmis(c).inNamespace("default").withName("docker-host").get();
-        vmi.getMetadata().setName("ml-box");
-        vmi.getMetadata().setResourceVersion(null);
-        vmi.getMetadata().setUid(null);
-        vmi.getMetadata().setOwnerReferences(null);
-        sim.create(vmi);
+        deviceRequestedByTwoVmsAtOnceSetUp();
         event("VirtualMachineInstance", "SyncFailed", "failed to open /dev/vfio/18: Device or resource busy");
         Run.Result r = json();
         expect(r, Cli.Exit.DIAGNOSE_FAIL, "shared-device", "FAIL", "default/ml-box", "detach ml-box --device " + GPU + " -n default");

@@ -305,25 +305,9 @@ class DiagnoseV19Test {
 
     @Test
     void aStaleAllocationSaysWhichGpuTheNextStartGetsAndTheSafeOrder() {
-        String second = "altra-000c02000";
+        String second = Seed.SECOND_GPU;
         try (SimCluster sim = SimCluster.start(fast())) {
-            sim.seed(SimCluster.parseDocuments("""
-                    apiVersion: devices.harvesterhci.io/v1beta1
-                    kind: PCIDevice
-                    metadata:
-                      name: altra-000c02000
-                      labels: {nodename: altra}
-                    spec: {}
-                    status: {address: "000c:02:00.0", vendorId: "10de", deviceId: "2204", classId: "0300", iommuGroup: "19", nodeName: altra,
-                      resourceName: nvidia.com/GA102_GEFORCE_RTX_3090, kernelDriverInUse: nouveau,
-                      description: "VGA compatible controller: NVIDIA Corporation GA102 [GeForce RTX 3090]"}
-                    """));
-            Seed.gpuReady(sim);
-            Seed.claim(sim, second, "admin", true);
-            sim.admin().nodes().withName("altra").editStatus(n -> {
-                n.getStatus().getAllocatable().put(GPU_RES, new Quantity("2"));
-                return n;
-            });
+            Seed.secondGpuReady(sim); // a second RTX 3090 on altra, alone in IOMMU group 19
             editVm(sim, vm -> {
                 vm.<Map<String, Object>>get("spec").put("runStrategy", "Halted");
                 return vm;

@@ -112,15 +112,15 @@ class GuestLspciTest {
                                 + " echo 'kalmyk ALL=(root) NOPASSWD: /usr/bin/lspci' | sudo tee /etc/sudoers.d/lspci"),
                 // Without sudo, sudo's words mean nothing special.
                 Arguments.of(1, "sudo: a password is required", false, Cli.Exit.PRECONDITION,
-                        "lspci -nn failed in the guest (exit 1: sudo: a password is required) — run it by hand: ssh kalmyk@10.0.0.5 lspci -nn"),
+                        "lspci -nn failed in the guest (exit 1: sudo: a password is required) — run it by hand: ssh kalmyk@192.0.2.5 lspci -nn"),
                 Arguments.of(127, "bash: line 1: lspci: command not found\n", false, Cli.Exit.PRECONDITION,
                         "lspci is not installed in the guest (bash: line 1: lspci: command not found) — install pciutils in the guest (sudo apt-get install pciutils)"),
                 Arguments.of(1, "sudo: lspci: command not found\n", true, Cli.Exit.PRECONDITION,
                         "lspci is not installed in the guest (sudo: lspci: command not found) — install pciutils in the guest (sudo apt-get install pciutils)"),
                 Arguments.of(1, "", true, Cli.Exit.PRECONDITION,
-                        "lspci -nn failed in the guest (exit 1: no output) — run it by hand: ssh kalmyk@10.0.0.5 lspci -nn"),
+                        "lspci -nn failed in the guest (exit 1: no output) — run it by hand: ssh kalmyk@192.0.2.5 lspci -nn"),
                 Arguments.of(2, "\n  pcilib: Cannot open /sys/bus/pci/devices\nlspci: Cannot find any working access method.\n", false, Cli.Exit.PRECONDITION,
-                        "lspci -nn failed in the guest (exit 2: pcilib: Cannot open /sys/bus/pci/devices) — run it by hand: ssh kalmyk@10.0.0.5 lspci -nn"));
+                        "lspci -nn failed in the guest (exit 2: pcilib: Cannot open /sys/bus/pci/devices) — run it by hand: ssh kalmyk@192.0.2.5 lspci -nn"));
     }
 
     @ParameterizedTest
@@ -130,7 +130,7 @@ class GuestLspciTest {
         Cli.UserError e = org.junit.jupiter.api.Assertions.assertThrows(Cli.UserError.class, () -> GuestLspci.run(command -> {
             ran.add(command);
             return new RemoteShell.Result(exit, "", err);
-        }, sudo, "kalmyk", "kalmyk@10.0.0.5"));
+        }, sudo, "kalmyk", "kalmyk@192.0.2.5"));
         assertEquals(code, e.exit);
         assertEquals(message, e.getMessage());
         assertEquals(List.of(sudo ? "sudo -n lspci -nn" : "lspci -nn"), ran);
@@ -140,7 +140,7 @@ class GuestLspciTest {
     void aSuccessfulRunListsDevicesAndKeepsWhatItCouldNotRead() {
         GuestLspci.Listing listing = GuestLspci.run(command -> new RemoteShell.Result(0,
                 "01:00.0 VGA compatible controller [0300]: NVIDIA Corporation GA102 [GeForce RTX 3090] [10de:2204] (rev a1)\nodd line\n", ""),
-                true, "kalmyk", "kalmyk@10.0.0.5");
+                true, "kalmyk", "kalmyk@192.0.2.5");
         assertEquals(List.of("10de:2204"), listing.devices().stream().map(GuestLspci.Device::vendorDevice).toList());
         assertEquals(List.of("odd line"), listing.unparsed());
     }

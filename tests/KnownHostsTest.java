@@ -42,22 +42,22 @@ class KnownHostsTest {
 
     @Test
     void plainPatternsPortsAndNegation() throws Exception {
-        Files.writeString(file, "*.lab,!bad.lab " + hostLine + "\n[10.0.0.5]:2222 " + hostLine + "\n");
+        Files.writeString(file, "*.lab,!bad.lab " + hostLine + "\n[192.0.2.5]:2222 " + hostLine + "\n");
         KnownHosts kh = load();
         assertEquals(KnownHosts.Verdict.KNOWN, kh.check("docker-host.lab", hostKey).verdict());
         assertEquals(KnownHosts.Verdict.UNKNOWN, kh.check("bad.lab", hostKey).verdict());
-        assertEquals(KnownHosts.Verdict.KNOWN, kh.check(KnownHosts.hostKeyName("10.0.0.5", 2222), hostKey).verdict());
-        assertEquals(KnownHosts.Verdict.UNKNOWN, kh.check(KnownHosts.hostKeyName("10.0.0.5", 22), hostKey).verdict());
-        assertEquals(file + ":2", kh.check("[10.0.0.5]:2222", hostKey).entry().where());
+        assertEquals(KnownHosts.Verdict.KNOWN, kh.check(KnownHosts.hostKeyName("192.0.2.5", 2222), hostKey).verdict());
+        assertEquals(KnownHosts.Verdict.UNKNOWN, kh.check(KnownHosts.hostKeyName("192.0.2.5", 22), hostKey).verdict());
+        assertEquals(file + ":2", kh.check("[192.0.2.5]:2222", hostKey).entry().where());
     }
 
     @Test
     void hashedEntriesFromSshKeygenMatch() throws Exception {
-        Files.writeString(file, "[10.0.0.5]:2222 " + hostLine + "\ndocker-host " + hostLine + "\n");
+        Files.writeString(file, "[192.0.2.5]:2222 " + hostLine + "\ndocker-host " + hostLine + "\n");
         OpenSsh.hashKnownHosts(file);
         assertTrue(Files.readAllLines(file).stream().allMatch(l -> l.startsWith("|1|")), Files.readString(file));
         KnownHosts kh = load();
-        assertEquals(KnownHosts.Verdict.KNOWN, kh.check("[10.0.0.5]:2222", hostKey).verdict());
+        assertEquals(KnownHosts.Verdict.KNOWN, kh.check("[192.0.2.5]:2222", hostKey).verdict());
         assertEquals(KnownHosts.Verdict.KNOWN, kh.check("docker-host", hostKey).verdict());
         assertEquals(KnownHosts.Verdict.UNKNOWN, kh.check("docker-host2", hostKey).verdict());
         assertEquals(KnownHosts.Verdict.CHANGED, kh.check("docker-host", otherKey()).verdict());

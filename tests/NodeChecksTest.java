@@ -219,12 +219,12 @@ class NodeChecksTest {
         RemoteShell down = command -> {
             throw new Cli.UserError(Cli.Exit.SSH_CONNECT, "connection refused");
         };
-        List<Diagnosis.Finding> all = NodeChecks.inspect(down, "rancher@10.0.0.5", HEALTHY, NodeChecks.request(HEALTHY));
+        List<Diagnosis.Finding> all = NodeChecks.inspect(down, "rancher@192.0.2.5", HEALTHY, NodeChecks.request(HEALTHY));
         assertEquals(1, all.size(), show(all));
         Diagnosis.Finding f = all.get(0);
         assertEquals(NodeChecks.SSH, f.check());
         assertEquals(Diagnosis.Status.WARN, f.status());
-        assertTrue(f.evidence().contains("cannot SSH to rancher@10.0.0.5 (connection refused)"), f.evidence());
+        assertTrue(f.evidence().contains("cannot SSH to rancher@192.0.2.5 (connection refused)"), f.evidence());
         assertTrue(f.fix().contains("Host altra"), f.fix());
         assertFalse(NodeChecks.countsForExit(f));
         assertTrue(NodeChecks.countsForExit(Diagnosis.Finding.warn(NodeChecks.SUDO, "altra", "e", "f")));

@@ -42,7 +42,7 @@ class SshConfigTest {
     void firstObtainedValueWinsAndHostStarGivesDefaults() throws Exception {
         SshConfig c = config("""
                 Host docker-host
-                    HostName 192.168.1.50
+                    HostName 192.0.2.50
                     User kalmyk
                 Host docker-*
                     User nobody
@@ -53,19 +53,19 @@ class SshConfigTest {
                     IdentityFile ~/.ssh/id_lab
                 """);
         SshTarget t = target(c, "docker-host");
-        assertEquals("192.168.1.50", t.host());
+        assertEquals("192.0.2.50", t.host());
         assertEquals("kalmyk", t.user());
         assertEquals(2222, t.port());
         assertEquals(Duration.ofSeconds(7), t.connectTimeout());
         assertEquals(List.of(ssh.resolve("id_lab")), t.identityFiles());
         assertEquals("ssh_config Host docker-host (" + config + ":1)", t.source());
         // Host * alone does not make a name an alias; the user defaults to the local user.
-        SshTarget other = SshTarget.resolve(c, "web", "10.0.0.9", "VMI IP", null, overrides());
-        assertEquals("10.0.0.9", other.host());
+        SshTarget other = SshTarget.resolve(c, "web", "192.0.2.9", "VMI IP", null, overrides());
+        assertEquals("192.0.2.9", other.host());
         assertEquals("alice", other.user());
-        assertEquals("VMI IP 10.0.0.9 (no ssh_config Host block for web)", other.source());
+        assertEquals("VMI IP 192.0.2.9 (no ssh_config Host block for web)", other.source());
         // A default user (Harvester nodes: rancher) applies when neither flags nor config say.
-        assertEquals("rancher", SshTarget.resolve(c, "node-1", "10.0.0.2", "node InternalIP", "rancher", overrides()).user());
+        assertEquals("rancher", SshTarget.resolve(c, "node-1", "192.0.2.2", "node InternalIP", "rancher", overrides()).user());
     }
 
     @Test
@@ -125,7 +125,7 @@ class SshConfigTest {
     void matchHostOriginalhostUserAndAll() throws Exception {
         SshConfig c = config("""
                 Host docker-host
-                    HostName 10.1.2.3
+                    HostName 192.0.2.123
                 Match host 10.1.2.* user root
                     Port 2201
                 Match originalhost docker-host !user root
@@ -161,10 +161,10 @@ class SshConfigTest {
     void proxyJumpHopsAreResolvedThroughTheConfigInOrder() throws Exception {
         SshConfig c = config("""
                 Host docker-host
-                    HostName 10.0.0.5
+                    HostName 192.0.2.5
                     ProxyJump admin@gw1:2022,bastion
                 Host bastion
-                    HostName 192.168.0.1
+                    HostName 198.51.100.1
                     User ops
                     ProxyJump ignored-because-listed-after-gw1
                 Host gw1
@@ -173,7 +173,7 @@ class SshConfigTest {
                 """);
         SshTarget t = target(c, "docker-host");
         List<SshTarget> route = t.route();
-        assertEquals(List.of("admin@203.0.113.7:2022", "ops@192.168.0.1", "alice@10.0.0.5"), route.stream().map(SshTarget::display).toList());
+        assertEquals(List.of("admin@203.0.113.7:2022", "ops@198.51.100.1", "alice@192.0.2.5"), route.stream().map(SshTarget::display).toList());
         assertEquals("ProxyJump bastion (ssh_config Host bastion (" + config + ":4))", route.get(1).source());
     }
 
@@ -181,15 +181,15 @@ class SshConfigTest {
     void aProxyJumpLoopIsAConfigErrorNamingTheLines() throws Exception {
         SshConfig c = config("""
                 Host a
-                    HostName 10.0.0.1
+                    HostName 192.0.2.1
                     ProxyJump b
                 Host b
-                    HostName 10.0.0.2
+                    HostName 192.0.2.2
                     ProxyJump a
                 """);
         SshException e = assertThrows(SshException.class, () -> target(c, "a"));
         assertEquals(Cli.Exit.USAGE, e.exit);
-        assertEquals("ProxyJump loop: a (10.0.0.1) -> b (10.0.0.2) -> a (10.0.0.1) — fix ProxyJump at " + config + ":3, " + config
+        assertEquals("ProxyJump loop: a (192.0.2.1) -> b (192.0.2.2) -> a (192.0.2.1) — fix ProxyJump at " + config + ":3, " + config
                 + ":6 so the jump hosts do not lead back", e.getMessage());
     }
 
@@ -213,7 +213,7 @@ class SshConfigTest {
     void knownHostsAgentAndHostKeySettings() throws Exception {
         SshConfig c = config("""
                 Host docker-host
-                    HostName 10.0.0.5
+                    HostName 192.0.2.5
                     Port 2222
                     UserKnownHostsFile ~/.ssh/known_hosts.lab %d/.ssh/other
                     StrictHostKeyChecking accept-new
@@ -229,9 +229,9 @@ class SshConfigTest {
         assertEquals(ssh.resolve("agent.sock"), t.agentSocket());
         // Without HostKeyAlias the name is [host]:port off port 22, and SSH_AUTH_SOCK names the agent.
         SshConfig plain = config("Host *\n    Port 2222\n");
-        SshTarget p = SshTarget.resolve(plain, "10.0.0.5", null, "--host", null,
+        SshTarget p = SshTarget.resolve(plain, "192.0.2.5", null, "--host", null,
                 new SshTarget.Overrides(null, null, List.of(), null, false, null, Map.of("SSH_AUTH_SOCK", "/run/user/1000/agent")));
-        assertEquals("[10.0.0.5]:2222", p.hostKeyName());
+        assertEquals("[192.0.2.5]:2222", p.hostKeyName());
         assertEquals(Path.of("/run/user/1000/agent"), p.agentSocket());
         assertEquals(List.of(ssh.resolve("known_hosts"), ssh.resolve("known_hosts2")), p.knownHostsFiles());
         SshException bad = assertThrows(SshException.class, () -> target(config("StrictHostKeyChecking maybe\n"), "x"));
@@ -240,10 +240,10 @@ class SshConfigTest {
 
     @Test
     void commandLineOverridesWin() throws Exception {
-        SshConfig c = config("Host docker-host\n    HostName 10.0.0.5\n    User kalmyk\n    Port 2222\n    IdentityFile ~/.ssh/id_lab\n");
+        SshConfig c = config("Host docker-host\n    HostName 192.0.2.5\n    User kalmyk\n    Port 2222\n    IdentityFile ~/.ssh/id_lab\n");
         SshTarget t = SshTarget.resolve(c, "docker-host", null, "--host", null, new SshTarget.Overrides("root", 22,
                 List.of(Path.of("/keys/id_cli")), Path.of("/tmp/kh"), true, Duration.ofSeconds(3), Map.of()));
-        assertEquals("root@10.0.0.5", t.display());
+        assertEquals("root@192.0.2.5", t.display());
         assertEquals(List.of(Path.of("/keys/id_cli"), ssh.resolve("id_lab")), t.identityFiles(), "-i comes before IdentityFile, as with ssh");
         assertEquals(List.of(Path.of("/tmp/kh")), t.knownHostsFiles());
         assertEquals(List.of(), t.globalKnownHostsFiles(), "--known-hosts FILE: that file only");

@@ -36,6 +36,30 @@ public final class Seed {
         if (enabled) driver(sim, name, Harvester.DRIVER_VFIO);
     }
 
+    /** A second RTX 3090 on altra, alone in IOMMU group 19, besides the seeded group 18 (both claimed, ready, allocatable 2). */
+    public static final String SECOND_GPU = "altra-000c02000";
+
+    public static void secondGpuReady(SimCluster sim) {
+        sim.seed(SimCluster.parseDocuments("""
+                apiVersion: devices.harvesterhci.io/v1beta1
+                kind: PCIDevice
+                metadata:
+                  name: altra-000c02000
+                  labels: {nodename: altra}
+                  annotations: {harvesterhci.io/pcideviceDriver: nouveau}
+                spec: {}
+                status: {address: "000c:02:00.0", vendorId: "10de", deviceId: "2204", classId: "0300", iommuGroup: "19", nodeName: altra,
+                  resourceName: nvidia.com/GA102_GEFORCE_RTX_3090, kernelDriverInUse: nouveau,
+                  description: "VGA compatible controller: NVIDIA Corporation GA102 [GeForce RTX 3090]"}
+                """));
+        gpuReady(sim);
+        claim(sim, SECOND_GPU, "admin", true);
+        sim.admin().nodes().withName("altra").editStatus(n -> {
+            n.getStatus().getAllocatable().put(GPU_RES, new Quantity("2"));
+            return n;
+        });
+    }
+
     /** Sets a PCIDevice's status.kernelDriverInUse. */
     @SuppressWarnings("unchecked")
     public static void driver(SimCluster sim, String device, String driver) {
