@@ -126,7 +126,7 @@ class SshConfigTest {
         SshConfig c = config("""
                 Host docker-host
                     HostName 192.0.2.123
-                Match host 10.1.2.* user root
+                Match host 192.0.2.* user root
                     Port 2201
                 Match originalhost docker-host !user root
                     Port 2202
