@@ -146,6 +146,105 @@ class ClusterAccessTest {
     }
 
     @Test
+    void onlyTheKubeconfigsCaIsTrustedNotTheJdksRootsAsKubectl() throws Exception {
+        try (SimCluster sim = SimCluster.start()) {
+            // The simulator's CA among the JDK's default roots (javax.net.ssl.trustStore), the kubeconfig naming
+            // another CA: fabric8 alone would add that CA to the roots and connect; kubectl trusts the named CA only.
+            Path roots = home.resolve("roots.p12");
+            java.security.KeyStore store = java.security.KeyStore.getInstance("PKCS12");
+            store.load(null, null);
+            store.setCertificateEntry("sim", java.security.cert.CertificateFactory.getInstance("X.509")
+                    .generateCertificate(new java.io.ByteArrayInputStream(java.util.Base64.getDecoder().decode(sim.caData()))));
+            try (var out = Files.newOutputStream(roots)) {
+                store.store(out, "changeit".toCharArray());
+            }
+            Path kc = home.resolve("other-ca.yaml");
+            SimCluster.writeKubeconfig(kc, sim.url(), "certificate-authority-data: " + SimCertificates.create("elsewhere").caData(), sim.token());
+            Map<String, String> saved = new java.util.HashMap<>();
+            for (String k : List.of("javax.net.ssl.trustStore", "javax.net.ssl.trustStoreType", "javax.net.ssl.trustStorePassword")) {
+                saved.put(k, System.getProperty(k));
+            }
+            Run.Result r;
+            try {
+                System.setProperty("javax.net.ssl.trustStore", roots.toString());
+                System.setProperty("javax.net.ssl.trustStoreType", "PKCS12");
+                System.setProperty("javax.net.ssl.trustStorePassword", "changeit");
+                r = Run.script(new inventory(), "--kubeconfig", kc.toString());
+            } finally {
+                saved.forEach((k, v) -> {
+                    if (v == null) System.clearProperty(k);
+                    else System.setProperty(k, v);
+                });
+            }
+            assertOneLineError(r, 4, "cannot verify the API server at " + sim.url());
+        }
+    }
+
+    @Test
+    void kubeconfigOfTheWrongShapeNamesTheField() throws Exception {
+        Path kc = home.resolve("shape.yaml");
+        Files.writeString(kc, """
+                apiVersion: v1
+                kind: Config
+                clusters:
+                - name: harvester
+                  cluster: "https://127.0.0.1:1"
+                """);
+        assertOneLineError(Run.script(new inventory(), "--kubeconfig", kc.toString()), 3,
+                "kubeconfig " + kc + " is not a kubeconfig (clusters[0].cluster is a string, not a mapping)");
+        Files.writeString(kc, """
+                clusters:
+                - name: harvester
+                  cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: maybe}
+                """);
+        assertOneLineError(Run.script(new inventory(), "--kubeconfig", kc.toString()), 3,
+                "clusters[0].cluster.insecure-skip-tls-verify is a string 'maybe', not true or false");
+    }
+
+    @Test
+    void kubeconfigFieldsReachFabric8sClientConfigAsItsOwnParserWouldSetThem() throws Exception {
+        String yaml = """
+                apiVersion: v1
+                kind: Config
+                current-context: lab
+                clusters:
+                - name: harvester
+                  cluster:
+                    server: https://192.0.2.10:6443
+                    certificate-authority-data: Q0E=
+                    proxy-url: http://198.51.100.7:3128
+                contexts:
+                - name: lab
+                  context: {cluster: harvester, user: sso, namespace: vms}
+                users:
+                - name: sso
+                  user: {token: "0123456789", as-groups: [admins]}
+                - name: plugin
+                  user:
+                    exec:
+                      apiVersion: client.authentication.k8s.io/v1
+                      command: /bin/true
+                      args: [get-token, --cluster, lab]
+                      env: [{name: LAB, value: "1"}]
+                      interactiveMode: Never
+                - name: gke
+                  user:
+                    auth-provider: {name: gcp, config: {access-token: abc, expiry: "2026-12-01T00:00:00Z"}}
+                """;
+        io.fabric8.kubernetes.api.model.Config ours = Kubeconfigs.parse(yaml);
+        io.fabric8.kubernetes.api.model.Config fabric8s = io.fabric8.kubernetes.client.utils.Serialization.unmarshal(yaml,
+                io.fabric8.kubernetes.api.model.Config.class);
+        // The model we fill in equals the one fabric8's own YAML binding gives, field for field.
+        assertEquals(fabric8s, ours);
+        io.fabric8.kubernetes.client.Config c = Kubeconfigs.clientConfig(ours, "lab");
+        assertEquals("https://192.0.2.10:6443/", c.getMasterUrl());
+        assertEquals("Q0E=", c.getCaCertData());
+        assertEquals("vms", c.getNamespace());
+        assertEquals("0123456789", c.getAutoOAuthToken());
+        assertEquals("http://198.51.100.7:3128", c.getHttpProxy());
+    }
+
+    @Test
     void invalidTokenIsExit5AndChangesNothing() {
         try (SimCluster sim = SimCluster.start()) {
             Path kc = home.resolve("bad-token.yaml");

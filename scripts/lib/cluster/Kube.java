@@ -4,7 +4,7 @@
 //DEPS io.fabric8:kubernetes-httpclient-jdk
 //DEPS com.fasterxml.jackson.core:jackson-databind
 //DEPS org.slf4j:slf4j-nop:2.0.17
-//SOURCES ../cli/Cli.java ../cli/Text.java BodyTimeout.java Kubeconfigs.java Namespaces.java
+//SOURCES ../cli/Cli.java ../cli/Text.java BodyTimeout.java Kubeconfigs.java CaOnlyHttpClientFactory.java Namespaces.java
 
 import java.io.File;
 import java.io.IOException;
@@ -23,7 +23,6 @@ import io.fabric8.kubernetes.client.Config;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.fabric8.kubernetes.client.KubernetesClientException;
-import io.fabric8.kubernetes.client.jdkhttp.JdkHttpClientFactory;
 import picocli.CommandLine.Option;
 
 /** Cluster access shared by every script: kubectl's flags, kubectl's kubeconfig rules, one client. */
@@ -81,7 +80,7 @@ public final class Kube {
             if (client == null) {
                 client = new KubernetesClientBuilder()
                         .withConfig(config())
-                        .withHttpClientFactory(new JdkHttpClientFactory())
+                        .withHttpClientFactory(new CaOnlyHttpClientFactory())
                         .withHttpClientBuilderConsumer(b -> b.addOrReplaceInterceptor(BodyTimeout.NAME,
                                 new BodyTimeout(java.time.Duration.ofSeconds(requestTimeoutSeconds))))
                         .build();
@@ -133,6 +132,9 @@ public final class Kube {
                 String text = read(f);
                 try {
                     kc = Kubeconfigs.parse(text);
+                } catch (Kubeconfigs.NotAKubeconfig e) {
+                    throw new Cli.UserError(Cli.Exit.CONFIG, "kubeconfig " + f + " is not a kubeconfig (" + e.getMessage()
+                            + ") — fix the file or point --kubeconfig at another one");
                 } catch (RuntimeException e) {
                     throw new Cli.UserError(Cli.Exit.CONFIG, "kubeconfig " + f + " is not valid YAML ("
                             + Text.firstLine(e) + ") — fix the file or point --kubeconfig at another one");
@@ -172,12 +174,10 @@ public final class Kube {
                         + "\", which kubeconfig " + describe(files) + " does not define (clusters: "
                         + (clusters.isEmpty() ? "none" : String.join(", ", clusters)) + ") — fix the context or the clusters section");
             }
-            // fabric8's public kubeconfig reader, on the merged document (kubectl's merge rules: Kubeconfigs).
+            // fabric8's kubeconfig rules, on the merged document (kubectl's merge rules: Kubeconfigs).
             Config c;
             try {
-                io.fabric8.kubernetes.api.model.Config merged = Kubeconfigs.merge(files, parsed);
-                merged.setCurrentContext(wanted);
-                c = Config.fromKubeconfig(Kubeconfigs.yaml(merged));
+                c = Kubeconfigs.clientConfig(Kubeconfigs.merge(files, parsed), wanted);
             } catch (RuntimeException e) {
                 throw new Cli.UserError(Cli.Exit.CONFIG, "kubeconfig " + describe(files) + " cannot be used with context \""
                         + wanted + "\" (" + Text.firstLine(e) + ") — fix the file or point --kubeconfig at another one");
