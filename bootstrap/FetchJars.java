@@ -31,8 +31,9 @@ import org.w3c.dom.Node;
  * <pre>  java [$MAVEN_OPTS] bootstrap/FetchJars.java DEST_DIR CLASSPATH_FILE [GLOBAL_SETTINGS_XML] &lt;list</pre>
  *
  * Reads Maven's settings the way mvn does (${user.home}/.m2/settings.xml, then the global one) but
- * handles only the plain case: no proxy, no credentials, not offline. Anything else, and any failure,
- * exits 3 with one line on stderr, and ./jbang lets Maven resolve JBang instead.
+ * handles only the plain case: no proxy, no credentials, not offline. Anything else, and any failure
+ * to download, exits 3 with one line on stderr, and ./jbang lets Maven resolve JBang instead. A jar
+ * that does not match its SHA-256 exits 4: ./jbang stops there (Maven would take the same jar).
  */
 public class FetchJars {
     static final String CENTRAL = "https://repo.maven.apache.org/maven2/";
@@ -60,6 +61,10 @@ public class FetchJars {
             Files.writeString(Path.of(args[1]), classpath + "\n");
         } catch (Exception e) {
             Throwable cause = e.getCause() != null ? e.getCause() : e;
+            if (cause instanceof WrongChecksum) {
+                System.err.println("jbang: " + cause.getMessage() + ": not using it (a bad download or a tampered mirror); retry, or check the mirror in your Maven settings");
+                System.exit(4);
+            }
             System.err.println("jbang: could not download JBang's jars (" + cause.getMessage() + "); resolving them with Maven");
             System.exit(3);
         }
@@ -78,15 +83,24 @@ public class FetchJars {
                 .thenApply(r -> {
                     try {
                         if (r.statusCode() != 200) throw new IllegalStateException("HTTP " + r.statusCode() + " for " + base + path);
-                        if (!sha256.equals(sha256(r.body()))) throw new IllegalStateException("wrong SHA-256 for " + base + path);
+                        if (!sha256.equals(sha256(r.body()))) throw new WrongChecksum(base + path + " does not match its pinned SHA-256");
                         Files.createDirectories(file.getParent());
                         Path tmp = Files.createTempFile(file.getParent(), file.getFileName().toString(), ".part");
                         Files.write(tmp, r.body());
                         return Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+                    } catch (WrongChecksum e) {
+                        throw e;
                     } catch (Exception e) {
                         throw new IllegalStateException(e.getMessage(), e);
                     }
                 });
+    }
+
+    /** A download that is not the pinned jar: never used, and Maven is not asked for it either. */
+    static class WrongChecksum extends RuntimeException {
+        WrongChecksum(String message) {
+            super(message);
+        }
     }
 
     static String sha256(byte[] data) throws Exception {
