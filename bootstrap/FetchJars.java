@@ -65,7 +65,7 @@ public class FetchJars {
                 System.err.println("jbang: " + cause.getMessage() + ": not using it (a bad download or a tampered mirror); retry, or check the mirror in your Maven settings");
                 System.exit(4);
             }
-            System.err.println("jbang: could not download JBang's jars (" + cause.getMessage() + "); resolving them with Maven");
+            System.err.println("jbang: could not download JBang's jars directly (" + cause.getMessage() + ")");
             System.exit(3);
         }
     }
