@@ -51,6 +51,8 @@ class LauncherTest {
         checkout = tmp.resolve("checkout");
         Files.createDirectories(checkout);
         Files.copy(Run.repoRoot().resolve("jbang"), checkout.resolve("jbang"), StandardCopyOption.COPY_ATTRIBUTES);
+        Files.createDirectories(checkout.resolve("bootstrap"));
+        Files.copy(Run.repoRoot().resolve("bootstrap/FetchJars.java"), checkout.resolve("bootstrap/FetchJars.java"));
         Files.writeString(checkout.resolve("hello.java"), HELLO);
         Files.writeString(checkout.resolve("jbang-catalog.json"), """
                 {"aliases": {"hello": {"script-ref": "hello.java", "description": "prints its arguments"}}}
@@ -215,6 +217,78 @@ class LauncherTest {
         assertEquals(1, archives().size(), "a real inventory run leaves one archive: " + archives());
         long size = Files.size(archives().get(0));
         assertTrue(size >= 8L << 20, "the archive of a real run holds the client's classes (>= 8 MB), not " + size + " bytes");
+    }
+
+    /**
+     * A fresh machine: JBang's pinned jars come from the mirror named in ~/.m2/settings.xml (here a
+     * repository on 127.0.0.1 holding the jars this machine runs JBang with), one request per jar and
+     * nothing else (no Maven). A jar that is not the pinned one is refused and not kept, and Maven
+     * is not asked for it instead (it would take the same jar).
+     */
+    @Test
+    void bootstrapFetchesThePinnedJarsFromTheMavenMirrorAndRefusesAnyOther() throws Exception {
+        setUp();
+        // The jars this machine runs JBang with (in a local Maven repository's layout), by file name.
+        Map<String, Path> jars = new HashMap<>();
+        for (String entry : Files.readString(sharedBootstrap().resolve("0.132.1/classpath.txt")).strip().split(":")) {
+            jars.put(Path.of(entry).getFileName().toString(), Path.of(entry));
+        }
+        List<String> requests = java.util.Collections.synchronizedList(new ArrayList<>());
+        boolean[] tamper = {false};
+        com.sun.net.httpserver.HttpServer mirror = com.sun.net.httpserver.HttpServer.create(
+                new java.net.InetSocketAddress(java.net.InetAddress.getByName("127.0.0.1"), 0), 0);
+        mirror.createContext("/", ex -> {
+            try (ex) {
+                String path = ex.getRequestURI().getPath();
+                requests.add(path);
+                Path file = jars.get(path.substring(path.lastIndexOf('/') + 1));
+                if (file == null || !path.startsWith("/maven2/") || !file.toString().endsWith(path.substring("/maven2".length()))) {
+                    ex.sendResponseHeaders(404, -1);
+                    return;
+                }
+                byte[] body = Files.readAllBytes(file);
+                if (tamper[0] && path.endsWith("/jbang-cli-0.132.1.jar")) body = java.util.Arrays.copyOf(body, body.length + 1);
+                ex.sendResponseHeaders(200, body.length);
+                ex.getResponseBody().write(body);
+            }
+        });
+        mirror.start();
+        try {
+            Path home = Files.createDirectories(tmp.resolve("home/.m2")).getParent();
+            Files.writeString(home.resolve(".m2/settings.xml"), "<settings><mirrors><mirror><id>local</id><mirrorOf>*</mirrorOf><url>http://127.0.0.1:"
+                    + mirror.getAddress().getPort() + "/maven2</url></mirror></mirrors></settings>\n");
+            Path fresh = tmp.resolve("fresh-bootstrap");
+            Map<String, String> env = Map.of("HOME", home.toString(), "MAVEN_OPTS", "-Duser.home=" + home,
+                    "JBANG_BOOTSTRAP_DIR", fresh.toString());
+
+            Run.Result r = jbang(env, "--version");
+            assertEquals(0, r.exit(), r.all());
+            assertTrue(r.all().contains("0.132.1"), r.all());
+            assertEquals(57, requests.size(), "one request per pinned jar: " + requests);
+            assertTrue(requests.stream().allMatch(p -> p.startsWith("/maven2/") && p.endsWith(".jar")), "only jars, from the mirror: " + requests);
+            String[] classpath = Files.readString(fresh.resolve("0.132.1/classpath.txt")).strip().split(":");
+            assertEquals(57, classpath.length);
+            for (String entry : classpath) {
+                assertTrue(entry.startsWith(fresh.resolve("0.132.1/repository") + "/") && Files.isRegularFile(Path.of(entry)), entry);
+            }
+            assertTrue(classpath[0].endsWith("/dev/jbang/jbang-cli/0.132.1/jbang-cli-0.132.1.jar"), classpath[0]);
+            assertTrue(List.of(classpath).stream().anyMatch(e -> e.endsWith("/gson-2.13.1.jar")), "JBang's own gson, not Maven's pick");
+            assertTrue(Files.notExists(fresh.resolve("0.132.1/pom.xml")), "Maven was not needed");
+
+            requests.clear();
+            tamper[0] = true;
+            Path other = tmp.resolve("tampered-bootstrap");
+            Run.Result refused = jbang(Map.of("HOME", home.toString(), "MAVEN_OPTS", "-Duser.home=" + home,
+                    "JBANG_BOOTSTRAP_DIR", other.toString()), "--version");
+            assertNotEquals(0, refused.exit(), refused.all());
+            assertTrue(refused.err().contains("/dev/jbang/jbang-cli/0.132.1/jbang-cli-0.132.1.jar does not match its pinned SHA-256"), refused.all());
+            assertTrue(Files.notExists(other.resolve("0.132.1/classpath.txt")), "no class path from a refused jar");
+            assertTrue(Files.notExists(other.resolve("0.132.1/repository/dev/jbang/jbang-cli/0.132.1/jbang-cli-0.132.1.jar")), "the refused jar is not kept");
+            assertTrue(Files.notExists(other.resolve("0.132.1/pom.xml")), "Maven is not asked for a jar that was refused");
+            assertTrue(requests.stream().noneMatch(p -> p.endsWith(".pom")), "no Maven resolution: " + requests);
+        } finally {
+            mirror.stop(0);
+        }
     }
 
     private List<Path> archives() throws Exception {
