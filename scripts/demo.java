@@ -1,8 +1,5 @@
 ///usr/bin/env jbang "$0" "$@" ; exit $?
 //JAVA 17+
-// javac with C1 only and the serial GC: demo compiles every script and the simulator (85 files),
-// measured 3.5 s of CPU instead of 8.6 s with the default JIT on a 2-core machine.
-//COMPILE_OPTIONS -J-XX:TieredStopAtLevel=1 -J-XX:+UseSerialGC
 //DESCRIPTION Run the whole runbook (inventory, claim, attach, verify, diagnose) against the sandbox
 //SOURCES lib/cli/Cli.java lib/sim/Sandbox.java
 //SOURCES inventory.java claim.java attach.java verify.java diagnose.java sandbox.java

@@ -51,8 +51,8 @@ class LauncherTest {
         checkout = tmp.resolve("checkout");
         Files.createDirectories(checkout);
         Files.copy(Run.repoRoot().resolve("jbang"), checkout.resolve("jbang"), StandardCopyOption.COPY_ATTRIBUTES);
-        Files.createDirectories(checkout.resolve("bootstrap"));
-        Files.copy(Run.repoRoot().resolve("bootstrap/FetchJars.java"), checkout.resolve("bootstrap/FetchJars.java"));
+        Files.createDirectories(checkout.resolve("scripts/lib/launcher"));
+        Files.copy(Run.repoRoot().resolve("scripts/lib/launcher/FetchJars.java"), checkout.resolve("scripts/lib/launcher/FetchJars.java"));
         Files.writeString(checkout.resolve("hello.java"), HELLO);
         Files.writeString(checkout.resolve("jbang-catalog.json"), """
                 {"aliases": {"hello": {"script-ref": "hello.java", "description": "prints its arguments"}}}

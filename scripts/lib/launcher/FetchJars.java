@@ -28,7 +28,7 @@ import org.w3c.dom.Node;
  * CLASSPATH_FILE. Resolving jbang-cli with Maven instead costs about 1,700 sequential requests
  * (Maven's dependency plugin and every POM), this costs one per jar.
  *
- * <pre>  java [$MAVEN_OPTS] bootstrap/FetchJars.java DEST_DIR CLASSPATH_FILE [GLOBAL_SETTINGS_XML] &lt;list</pre>
+ * <pre>  java [$MAVEN_OPTS] scripts/lib/launcher/FetchJars.java DEST_DIR CLASSPATH_FILE [GLOBAL_SETTINGS_XML] &lt;list</pre>
  *
  * Reads Maven's settings the way mvn does (${user.home}/.m2/settings.xml, then the global one) but
  * handles only the plain case: no proxy, no credentials, not offline. Anything else, and any failure
