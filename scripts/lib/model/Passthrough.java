@@ -4,9 +4,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionException;
-import java.util.function.Supplier;
 
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.Node;
@@ -102,28 +99,10 @@ public final class Passthrough {
         }
     }
 
-    /**
-     * Reads the state of a device and its IOMMU group: four requests whatever the cluster's size,
-     * sent at once (they do not depend on each other; on HTTP/2 they share one connection). A
-     * failed read is thrown as it would be read one after the other (group, claims, CR, node).
-     */
+    /** Reads the state of a device and its IOMMU group: four requests whatever the cluster's size. */
     public static State read(KubernetesClient client, Harvester.PciDevice device) {
-        var group = concurrently(() -> Harvester.pciDevices(client).withLabel("nodename", device.node()).list().getItems());
-        var claimList = concurrently(() -> Harvester.pciDeviceClaims(client).list().getItems());
-        var kv = concurrently(() -> KubeVirt.kubevirts(client).inNamespace(Harvester.KUBEVIRT_NAMESPACE)
-                .withName(Harvester.KUBEVIRT_NAME).get());
-        var node = concurrently(() -> client.nodes().withName(device.node()).get());
-        List<Harvester.PciDevice> members = group(device, result(group));
-        Map<String, Harvester.PciDeviceClaim> claims = new LinkedHashMap<>();
-        for (GenericKubernetesResource r : result(claimList)) {
-            claims.put(r.getMetadata().getName(), Harvester.PciDeviceClaim.of(r));
-        }
-        return new State(device, members, claims, result(kv), result(node));
-    }
-
-    /** The functions of the device's IOMMU group (the device first when the list lacks it), by address. */
-    private static List<Harvester.PciDevice> group(Harvester.PciDevice device, List<GenericKubernetesResource> onNode) {
-        List<Harvester.PciDevice> group = onNode.stream().map(Harvester.PciDevice::of)
+        List<Harvester.PciDevice> group = Harvester.pciDevices(client).withLabel("nodename", device.node()).list().getItems()
+                .stream().map(Harvester.PciDevice::of)
                 .filter(d -> device.node().equals(d.node()) && device.iommuGroup() != null && device.iommuGroup().equals(d.iommuGroup()))
                 .sorted(java.util.Comparator.comparing(Harvester.PciDevice::address))
                 .toList();
@@ -132,26 +111,13 @@ public final class Passthrough {
             withSelf.add(0, device);
             group = withSelf;
         }
-        return group;
-    }
-
-    /** A read on its own daemon thread (nothing is left running at exit). */
-    private static <T> CompletableFuture<T> concurrently(Supplier<T> read) {
-        return CompletableFuture.supplyAsync(read, r -> {
-            Thread t = new Thread(r, "passthrough-read");
-            t.setDaemon(true);
-            t.start();
-        });
-    }
-
-    /** The read's result, or its own exception (not wrapped). */
-    private static <T> T result(CompletableFuture<T> read) {
-        try {
-            return read.join();
-        } catch (CompletionException e) {
-            if (e.getCause() instanceof RuntimeException re) throw re;
-            if (e.getCause() instanceof Error err) throw err;
-            throw e;
+        Map<String, Harvester.PciDeviceClaim> claims = new LinkedHashMap<>();
+        for (GenericKubernetesResource r : Harvester.pciDeviceClaims(client).list().getItems()) {
+            claims.put(r.getMetadata().getName(), Harvester.PciDeviceClaim.of(r));
         }
+        GenericKubernetesResource kv = KubeVirt.kubevirts(client).inNamespace(Harvester.KUBEVIRT_NAMESPACE)
+                .withName(Harvester.KUBEVIRT_NAME).get();
+        Node node = client.nodes().withName(device.node()).get();
+        return new State(device, group, claims, kv, node);
     }
 }
