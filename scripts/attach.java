@@ -65,9 +65,10 @@ public class attach implements Cli.Command {
 
             // Preconditions, all before any change.
             GenericKubernetesResource vm = KubeVirt.vm(client, ns, vmName);
-            VmHostDevices.Target target = which.resolve(client, true);
-            Harvester.PciDevice pci = Harvester.device(client, target.name());
-            List<String> pciResources = Attaching.pciResourceNames(client);
+            DeviceTarget.Found found = which.find(client, true);
+            VmHostDevices.Target target = found.target();
+            Harvester.PciDevice pci = found.device();
+            List<String> pciResources = Attaching.pciResourceNames(client, vm, moveGpus);
             Attaching.requireNoPassthroughGpus(vm, pciResources, moveGpus);
             List<Passthrough.Check> failing = Attaching.notReady(client, pci);
             List<String> claimed = List.of();
@@ -77,7 +78,8 @@ public class attach implements Cli.Command {
                 if (!restart.dryRun) failing = Attaching.notReady(client, pci);
             }
             try {
-                return attach(client, ns, vm, target, pci, failing, pciResources, timeout, stdout, progress);
+                // The VM as read above is edited in the first write attempt unless the claim step ran in between.
+                return attach(client, ns, vm, claimed.isEmpty() ? vm : null, target, pci, failing, pciResources, timeout, stdout, progress);
             } catch (Cli.UserError e) {
                 if (claimed.isEmpty()) throw e;
                 // The claim step changed the cluster before this failure: say so, with its undo.
@@ -88,7 +90,8 @@ public class attach implements Cli.Command {
     }
 
     /** The preconditions left after the claim step, the change, the wait and the report. */
-    private Cli.Exit attach(KubernetesClient client, String ns, GenericKubernetesResource vm, VmHostDevices.Target target,
+    private Cli.Exit attach(KubernetesClient client, String ns, GenericKubernetesResource vm, GenericKubernetesResource toEdit,
+                            VmHostDevices.Target target,
                             Harvester.PciDevice pci, List<Passthrough.Check> failing, List<String> pciResources,
                             java.time.Duration timeout, PrintWriter stdout, PrintWriter progress) {
         if (!(restart.dryRun && claimFirst)) Attaching.requireReady(pci, failing);
@@ -102,7 +105,7 @@ public class attach implements Cli.Command {
         }
 
         // Change, restart, wait (failures after the change name it and the undo).
-        VmDeviceChange.Result result = VmDeviceChange.run(client, change, progress);
+        VmDeviceChange.Result result = VmDeviceChange.run(client, change, toEdit, progress);
 
         // Report.
         VmDeviceChange.print(stdout, out, change, result);

@@ -64,7 +64,7 @@ public class detach implements Cli.Command {
             }
 
             // Change, restart, wait (failures after the change name it and the undo).
-            VmDeviceChange.Result result = VmDeviceChange.run(client, change, progress);
+            VmDeviceChange.Result result = VmDeviceChange.run(client, change, vm, progress);
 
             // Report.
             VmDeviceChange.print(stdout, out, change, result);

@@ -156,6 +156,54 @@ class AttachTest {
         assertTrue(r.err().contains("restarting"), "progress goes to stderr with -o json: " + r.all());
     }
 
+    @Test
+    void eachObjectIsReadOnceBeforeTheWrite() {
+        ready(sim);
+        sim.clearClientRequests();
+        Run.Result r = Run.against(sim, new attach(), "docker-host", "--device", GPU, "--timeout", "60");
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
+        List<String> requests = sim.clientRequests();
+        int write = requests.indexOf("PUT " + VM_PATH);
+        assertTrue(write > 0, requests.toString());
+        // The VM and the PCIDevice once each, then the device's group, the claims, the KubeVirt CR and the node; the VM as
+        // read for the checks is the one written (no second read); no list of every PCIDevice (the VM has no gpus entries).
+        assertEquals(List.of("GET " + VM_PATH, "GET /apis/devices.harvesterhci.io/v1beta1/pcidevices/" + GPU,
+                "GET /apis/devices.harvesterhci.io/v1beta1/pcidevices?labelSelector=nodename%3Daltra",
+                "GET /apis/devices.harvesterhci.io/v1beta1/pcideviceclaims",
+                "GET /apis/kubevirt.io/v1/namespaces/harvester-system/kubevirts/kubevirt", "GET /api/v1/nodes/altra"),
+                requests.subList(0, write), requests.toString());
+        // After the write: the instance as it is now (judged after the write), the restart, and the wait's list and watch.
+        assertEquals(List.of("GET /apis/kubevirt.io/v1/namespaces/default/virtualmachineinstances/docker-host",
+                "PUT /apis/subresources.kubevirt.io/v1/namespaces/default/virtualmachines/docker-host/restart"),
+                requests.subList(write + 1, write + 3), requests.toString());
+    }
+
+    @Test
+    void anEntryRemovedAfterTheChecksIsWrittenAgainNotTakenAsPresent() {
+        ready(sim);
+        Run.Result first = Run.against(sim, new attach(), "docker-host", "--device", GPU, "--timeout", "60");
+        assertEquals(Cli.Exit.OK.code, first.exit(), first.all());
+        DockerHost.eventually(() -> KubeVirt.allocatedDevices(DockerHost.vm(sim)).get(RES), "allocation annotation");
+        AtomicBoolean removed = new AtomicBoolean();
+        // Someone removes the entry after attach read the VM for its checks (while it reads the node) and before it decides.
+        sim.addInterceptor((req, path) -> {
+            if ("GET".equals(req.getMethod()) && path.equals("/api/v1/nodes/altra") && !SimDispatcher.fromSimulator(req)
+                    && removed.compareAndSet(false, true)) {
+                // hostDevices is [USB, GPU] after the first attach
+                String patch = "[{\"op\":\"remove\",\"path\":\"/spec/template/spec/domain/devices/hostDevices/1\"}]";
+                sim.dispatcher().handlePatch(new RecordedRequest("HTTP/1.1", io.fabric8.mockwebserver.dsl.HttpMethod.PATCH, VM_PATH,
+                        new Headers.Builder().add("Content-Type", "application/json-patch+json").build(), new Buffer(patch.getBytes())));
+            }
+            return null;
+        });
+        Run.Result r = Run.against(sim, new attach(), "docker-host", "--device", GPU, "--timeout", "60");
+        assertTrue(removed.get(), "the entry was removed during the run");
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
+        // "Already there" is decided on a fresh read, never on the VM read before the checks.
+        assertTrue(r.out().contains("virtualmachine.kubevirt.io/docker-host patched (hostDevices: +altra-000c01000)"), r.all());
+        assertEquals(List.of(USB, GPU_ENTRY), DockerHost.hostDevices(sim));
+    }
+
     // ---- retries -----------------------------------------------------------------------------------
 
     @Test

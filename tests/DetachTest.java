@@ -5,9 +5,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.fabric8.kubernetes.client.utils.Serialization;
+import io.fabric8.mockwebserver.http.Buffer;
+import io.fabric8.mockwebserver.http.Headers;
+import io.fabric8.mockwebserver.http.RecordedRequest;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -52,6 +56,29 @@ class DetachTest {
         assertNotEquals(uid, DockerHost.vmi(sim).getMetadata().getUid());
         assertFalse(VmRestart.hasDevice(DockerHost.vmi(sim), RES));
         assertTrue(VmRestart.hasDevice(DockerHost.vmi(sim), DockerHost.USB_RES));
+    }
+
+    @Test
+    void aChangeAfterTheVmWasReadGives409AndIsRetriedWithoutLosingIt() {
+        attached();
+        String vmPath = "/apis/kubevirt.io/v1/namespaces/default/virtualmachines/docker-host";
+        AtomicBoolean edited = new AtomicBoolean();
+        // Someone edits the VM after detach read it (while it reads the PCIDevice): the VM it read is stale when it writes.
+        sim.addInterceptor((req, path) -> {
+            if ("GET".equals(req.getMethod()) && path.equals("/apis/devices.harvesterhci.io/v1beta1/pcidevices/" + GPU)
+                    && !SimDispatcher.fromSimulator(req) && edited.compareAndSet(false, true)) {
+                String patch = "{\"metadata\":{\"labels\":{\"edited-by\":\"someone-else\"}}}";
+                sim.dispatcher().handlePatch(new RecordedRequest("HTTP/1.1", io.fabric8.mockwebserver.dsl.HttpMethod.PATCH, vmPath,
+                        new Headers.Builder().add("Content-Type", "application/merge-patch+json").build(), new Buffer(patch.getBytes())));
+            }
+            return null;
+        });
+        Run.Result r = Run.against(sim, new detach(), "docker-host", "--device", GPU, "--timeout", "60");
+        assertEquals(Cli.Exit.OK.code, r.exit(), r.all());
+        assertTrue(edited.get(), "the VM was edited during the run");
+        assertTrue(r.out().contains("(409 Conflict) — re-reading and retrying (1/5)"), r.all());
+        assertEquals("someone-else", DockerHost.vm(sim).getMetadata().getLabels().get("edited-by"));
+        assertEquals(List.of(DockerHost.USB), DockerHost.hostDevices(sim));
     }
 
     @Test

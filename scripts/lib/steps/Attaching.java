@@ -1,4 +1,4 @@
-//SOURCES ../cli/Cli.java ../model/Harvester.java ../model/KubeVirt.java ../model/Passthrough.java ../model/VmHostDevices.java
+//SOURCES ../cli/Cli.java ../model/Harvester.java ../model/KubeVirt.java ../model/Passthrough.java ../model/VmHostDevices.java DeviceTarget.java
 
 import java.util.List;
 import java.util.Map;
@@ -58,17 +58,22 @@ public final class Attaching {
      * (diagnose --fix); returns the edit.
      */
     public static Function<GenericKubernetesResource, VmHostDevices.Edit> check(KubernetesClient c, GenericKubernetesResource vm,
-                                                                                 VmHostDevices.Target target, boolean moveGpus) {
-        List<String> pciResources = pciResourceNames(c);
+                                                                                 DeviceTarget.Found found, boolean moveGpus) {
+        List<String> pciResources = pciResourceNames(c, vm, moveGpus);
         requireNoPassthroughGpus(vm, pciResources, moveGpus);
-        Harvester.PciDevice pci = Harvester.device(c, target.name());
+        Harvester.PciDevice pci = found.device();
         requireReady(pci, notReady(c, pci));
-        requireSameNode(vm, target);
-        return edit(target, moveGpus, pciResources);
+        requireSameNode(vm, found.target());
+        return edit(found.target(), moveGpus, pciResources);
     }
 
-    /** Every PCIDevice resource name in the cluster. */
-    public static List<String> pciResourceNames(KubernetesClient c) {
+    /**
+     * Every PCIDevice resource name in the cluster, when something needs them: the VM has gpus
+     * entries (to find PCI devices among them) or moveGpus (the edit moves them from the fresh VM).
+     * Otherwise empty, without listing every PCIDevice of the cluster.
+     */
+    public static List<String> pciResourceNames(KubernetesClient c, GenericKubernetesResource vm, boolean moveGpus) {
+        if (!moveGpus && KubeVirt.gpus(vm).isEmpty()) return List.of();
         return Harvester.pciDevices(c).list().getItems().stream().map(Harvester.PciDevice::of)
                 .map(Harvester.PciDevice::resourceName).filter(r -> r != null).distinct().toList();
     }

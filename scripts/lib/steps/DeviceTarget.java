@@ -43,9 +43,17 @@ public final class DeviceTarget {
 
         /** The device these options name; needPciDevice: it must be a PCIDevice (detach also takes a bare resource). */
         public VmHostDevices.Target resolve(KubernetesClient client, boolean needPciDevice) {
-            return DeviceTarget.resolve(client, device, deviceName, node, patch, needPciDevice);
+            return find(client, needPciDevice).target();
+        }
+
+        /** As resolve, with the PCIDevice it was resolved from (so attach checks it without reading it again). */
+        public Found find(KubernetesClient client, boolean needPciDevice) {
+            return DeviceTarget.find(client, device, deviceName, node, patch, needPciDevice);
         }
     }
+
+    /** The device as attach and detach name it, and the PCIDevice read to resolve it (null: a bare resource name, detach only). */
+    public record Found(VmHostDevices.Target target, Harvester.PciDevice device) {}
 
     /**
      * The device from --device NAME, or --device-name RES (+ --node), or else the single hostDevices
@@ -54,6 +62,12 @@ public final class DeviceTarget {
      */
     public static VmHostDevices.Target resolve(KubernetesClient c, String device, String deviceName, String node, String patchFile,
                                  boolean needPciDevice) {
+        return find(c, device, deviceName, node, patchFile, needPciDevice).target();
+    }
+
+    /** As resolve, with the PCIDevice read on the way (always there when needPciDevice). */
+    public static Found find(KubernetesClient c, String device, String deviceName, String node, String patchFile,
+                             boolean needPciDevice) {
         if (device != null && deviceName != null) {
             throw new Cli.UserError(Cli.Exit.USAGE, "--device and --device-name both given — pass one: --device altra-000c01000 "
                     + "or --device-name nvidia.com/GA102_GEFORCE_RTX_3090 --node altra");
@@ -76,16 +90,16 @@ public final class DeviceTarget {
         return byResourceName(c, res, node, name, needPciDevice);
     }
 
-    private static VmHostDevices.Target fromDevice(Harvester.PciDevice d) {
+    private static Found fromDevice(Harvester.PciDevice d) {
         if (d.resourceName() == null || d.resourceName().isBlank()) {
             throw new Cli.UserError(Cli.Exit.PRECONDITION, "PCIDevice " + d.name() + " has no status.resourceName yet — "
                     + "wait for the pcidevices controller's scan (diagnose --device " + d.name() + ")");
         }
-        return new VmHostDevices.Target(d.name(), d.resourceName(), d.node());
+        return new Found(new VmHostDevices.Target(d.name(), d.resourceName(), d.node()), d);
     }
 
     /** The PCIDevice with that resource name (preferring one named `preferred`), on `node` when given. */
-    private static VmHostDevices.Target byResourceName(KubernetesClient c, String res, String node, String preferred, boolean needPciDevice) {
+    private static Found byResourceName(KubernetesClient c, String res, String node, String preferred, boolean needPciDevice) {
         var op = Harvester.pciDevices(c);
         List<Harvester.PciDevice> listed = (node != null ? op.withLabel("nodename", node).list() : op.list()).getItems().stream()
                 .map(Harvester.PciDevice::of)
@@ -100,7 +114,7 @@ public final class DeviceTarget {
         if (perDevice.isPresent()) return fromDevice(perDevice.get());
         if (!needPciDevice) {
             if (all.isEmpty()) requireNotUsb(c, res);
-            return new VmHostDevices.Target(preferred, res, node);
+            return new Found(new VmHostDevices.Target(preferred, res, node), null);
         }
         if (node == null && preferred == null) {
             throw new Cli.UserError(Cli.Exit.USAGE, "--device-name needs --node (the same resource can exist on several nodes) "

@@ -94,10 +94,10 @@ public final class Fixing {
     /** attach's checks and its change path, as `attach VM --device DEVICE -n NS` runs them (restart and wait). */
     private static Cli.Exit attach(KubernetesClient c, Diagnosis.Remedy r, Duration wait, PrintWriter stderr) {
         GenericKubernetesResource vm = KubeVirt.vm(c, r.namespace(), r.subject());
-        VmHostDevices.Target target = DeviceTarget.resolve(c, r.device(), null, null, null, true);
-        var edit = Attaching.check(c, vm, target, false);
-        var change = new VmDeviceChange.Request(r.namespace(), r.subject(), target, VmDeviceChange.Direction.ATTACH, edit, false, false, wait);
-        stderr.println(VmDeviceChange.run(c, change, stderr).message());
+        DeviceTarget.Found found = DeviceTarget.find(c, r.device(), null, null, null, true);
+        var edit = Attaching.check(c, vm, found, false);
+        var change = new VmDeviceChange.Request(r.namespace(), r.subject(), found.target(), VmDeviceChange.Direction.ATTACH, edit, false, false, wait);
+        stderr.println(VmDeviceChange.run(c, change, vm, stderr).message());
         return Cli.Exit.OK;
     }
 

@@ -57,10 +57,19 @@ public final class VmDeviceChange {
 
     /** Writes the edit, makes it take effect and waits; failures after the write name the change and the undo. */
     public static Result run(KubernetesClient c, Request r, PrintWriter progress) {
+        return run(c, r, null, progress);
+    }
+
+    /**
+     * As run, editing `read` (the VM as the caller read it for its checks; null: read it now) in the
+     * first attempt: the write is guarded by its resourceVersion, so a VM changed since gives 409 and
+     * is read again; an unchanged one saves a request.
+     */
+    public static Result run(KubernetesClient c, Request r, GenericKubernetesResource read, PrintWriter progress) {
         VmHostDevices.Target t = r.target();
 
         // Change: read-modify-write of the VM (retried on 409 and on the webhook's cache race).
-        VmHostDevices.Edit edit = write(c, r.namespace(), r.vm(), r.planner(), t.deviceName(), progress);
+        VmHostDevices.Edit edit = write(c, r.namespace(), r.vm(), read, r.planner(), t.deviceName(), progress);
         String ref = "virtualmachine.kubevirt.io/" + r.vm();
         if (edit.changed()) Journal.changed(ref + " spec (" + edit.summary() + ")", r.undo());
         if (!edit.changes().isEmpty()) progress.println(ref + " patched (" + String.join(", ", edit.changes()) + ")");
@@ -152,19 +161,24 @@ public final class VmDeviceChange {
      * 409, and a merge patch would replace the whole hostDevices list. An admission denial "not
      * found in pcidevice and usbdevice cache" for our own (existing) resource name is the webhook's
      * cache lagging behind a pod restart: retried with backoff, each retry reported.
-     * Returns the applied edit (unchanged edits are not written).
+     * Returns the applied edit (unchanged edits are not written). `read`: the VM as the caller read
+     * it, edited in the first attempt instead of reading it again (null: read it).
      */
-    public static VmHostDevices.Edit write(KubernetesClient c, String ns, String name,
+    public static VmHostDevices.Edit write(KubernetesClient c, String ns, String name, GenericKubernetesResource read,
                                            Function<GenericKubernetesResource, VmHostDevices.Edit> planner,
                                            String resourceName, PrintWriter progress) {
         int conflicts = 0;
         int denials = 0;
+        GenericKubernetesResource known = read;
         while (true) {
-            GenericKubernetesResource vm = KubeVirt.vms(c).inNamespace(ns).withName(name).get();
+            boolean fresh = known == null;
+            GenericKubernetesResource vm = fresh ? KubeVirt.vms(c).inNamespace(ns).withName(name).get() : known;
+            known = null; // every later attempt (after a 409 or a denial) edits a fresh read
             if (vm == null) {
                 throw new Cli.UserError(Cli.Exit.NOT_FOUND, "virtualmachine \"" + name + "\" disappeared while we edited it (namespace " + ns + ")");
             }
             VmHostDevices.Edit edit = planner.apply(vm);
+            if (!edit.changed() && !fresh) continue; // "nothing to write" is decided on a fresh read, never on the caller's older one
             if (!edit.changed()) return edit;
             try {
                 KubeVirt.vms(c).inNamespace(ns).resource(edit.vm()).update();
