@@ -67,6 +67,9 @@ public final class KubeVirtController implements AutoCloseable {
     private final Set<String> allocationWritten = ConcurrentHashMap.newKeySet();
     /** Every VMI phase this controller wrote, in order (bench/ splits a restart's time with it). */
     private final List<PhaseWritten> phasesWritten = new java.util.concurrent.CopyOnWriteArrayList<>();
+    private final SimCluster.TickGate gate;
+    /** Set by a tick that saw a VMI whose phase has not lasted vmiPhaseDelay yet. */
+    private boolean timedStepPending;
 
     /** A VMI phase written to the store ("ns/name", its uid, the phase), timed when the write returned. */
     public record PhaseWritten(Instant at, String vmi, String uid, String phase) {}
@@ -75,6 +78,7 @@ public final class KubeVirtController implements AutoCloseable {
         this.sim = sim;
         this.admin = sim.admin();
         this.webhook = new PciDevicesWebhook(sim);
+        this.gate = sim.tickGate();
     }
 
     /** Registers the webhook and subresources and starts reconciling. */
@@ -194,18 +198,31 @@ public final class KubeVirtController implements AutoCloseable {
     // ---- virt-controller -----------------------------------------------------------------------------
 
     private void reconcileAll() {
+        if (gate.skip()) return;
+        Object before = sim.changeKey();
+        List<Object> memory = memory();
+        boolean failed = false;
+        timedStepPending = false;
         try {
             for (GenericKubernetesResource vm : KubeVirt.vms(admin).inAnyNamespace().list().getItems()) {
                 try {
                     reconcile(vm);
                 } catch (KubernetesClientException e) {
                     // 409: a client changed the object meanwhile; the next tick sees the new version
+                    failed = true;
                     if (e.getCode() != 409) throw e;
                 }
             }
         } catch (RuntimeException e) {
             if (!exec.isShutdown()) e.printStackTrace();
+        } finally {
+            gate.ran(before, failed || !memory.equals(memory()), timedStepPending);
         }
+    }
+
+    /** What this controller remembers between ticks (a tick that changes it is followed by another). */
+    private List<Object> memory() {
+        return List.of(Map.copyOf(lastVmi), Map.copyOf(phaseSince), Set.copyOf(allocationWritten));
     }
 
     private void reconcile(GenericKubernetesResource vm) {
@@ -323,6 +340,7 @@ public final class KubeVirtController implements AutoCloseable {
         String uid = vmi.getMetadata().getUid();
         String phase = phase(vmi);
         boolean due = !Instant.now().isBefore(phaseSince.computeIfAbsent(uid, k -> Instant.now()).plus(sim.options().vmiPhaseDelay));
+        if (!due) timedStepPending = true;
         switch (phase) {
             case "", "Pending" -> {
                 String notPermitted = notPermitted(vmi);

@@ -24,6 +24,7 @@ public class SimDispatcher extends KubernetesCrudDispatcher {
     private final List<Interceptor> interceptors = new CopyOnWriteArrayList<>();
     private final List<String> clientRequests = new CopyOnWriteArrayList<>();
     private final List<TimedRequest> timedClientRequests = new CopyOnWriteArrayList<>();
+    private final java.util.concurrent.atomic.AtomicLong writes = new java.util.concurrent.atomic.AtomicLong();
 
     /** A client request and when it reached the dispatcher (for bench/: where a command's time goes). */
     public record TimedRequest(java.time.Instant at, String method, String path) {}
@@ -54,6 +55,15 @@ public class SimDispatcher extends KubernetesCrudDispatcher {
         timedClientRequests.clear();
     }
 
+    /**
+     * How many requests other than GET (anyone's, the simulator's own included) have been answered:
+     * counted after the store has changed, so a reader that sees the same count before and after
+     * reading has read the latest state.
+     */
+    public long writes() {
+        return writes.get();
+    }
+
     public static boolean fromSimulator(RecordedRequest request) {
         String ua = request.getHeader("User-Agent");
         return ua != null && ua.startsWith(SimCluster.SIM_USER_AGENT);
@@ -61,6 +71,14 @@ public class SimDispatcher extends KubernetesCrudDispatcher {
 
     @Override
     public MockResponse dispatch(RecordedRequest request) {
+        try {
+            return answer(request);
+        } finally {
+            if (!"GET".equals(request.getMethod())) writes.incrementAndGet();
+        }
+    }
+
+    private MockResponse answer(RecordedRequest request) {
         String path = request.getPath();
         if (!bearer.equals(request.getHeader("Authorization"))) {
             // What kube-apiserver answers when no authenticator accepts the request.
