@@ -95,6 +95,7 @@ start_server() {
     sleep 0.5
   done
   [ -s "$state/ready" ] || { echo "bench: server $name not up after 300 s" >&2; exit 1; }
+  sleep 1 # the server's own start-up (JIT, its controllers' first ticks) settles before anything is timed
   log "server $name: $(cat "$state/ready") ($(grep DEVICES "$state/env"))"
 }
 requests_reset() { curl -sf "$(cat "$1/control")/reset" >/dev/null; }
