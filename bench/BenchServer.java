@@ -11,7 +11,9 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ExecutorService;
@@ -35,7 +37,8 @@ import io.fabric8.kubernetes.client.utils.Serialization;
  *
  * When up it writes, in STATE_DIR: {@code kubeconfig} (a copy of the simulator's), {@code control}
  * (URL of a loopback endpoint: GET /requests lists the requests made by clients so far, one
- * "METHOD path" per line; GET /reset clears them) and {@code env} (shell-sourceable facts:
+ * "METHOD path" per line; GET /timeline lists them with their arrival time, merged with the VMI
+ * phases the simulated KubeVirt wrote, see {@link #timeline}; GET /reset clears both) and {@code env} (shell-sourceable facts:
  * DEVICES, CONTROLLER_DELAY_MS, VMI_PHASE_DELAY_MS), then {@code ready} last. It stays up until
  * stdin closes or it is killed.
  */
@@ -72,8 +75,10 @@ public class BenchServer {
 
         HttpServer control = HttpServer.create(new InetSocketAddress(InetAddress.getByName("127.0.0.1"), 0), 0);
         control.createContext("/requests", ex -> reply(ex, String.join("\n", sim.clientRequests()) + (sim.clientRequests().isEmpty() ? "" : "\n")));
+        control.createContext("/timeline", ex -> reply(ex, timeline(sim)));
         control.createContext("/reset", ex -> {
             sim.clearClientRequests();
+            KubeVirtController.of(sim).clearPhasesWritten();
             reply(ex, "");
         });
         control.start();
@@ -96,6 +101,32 @@ public class BenchServer {
             // discard
         }
         System.exit(0);
+    }
+
+    /**
+     * One line per event, oldest first, times in seconds since the epoch (microseconds; the clock
+     * strace -ttt and bash's EPOCHREALTIME read):
+     * <pre>
+     *   1764574800.123456 request PUT /apis/subresources.kubevirt.io/v1/namespaces/default/virtualmachines/docker-host/restart
+     *   1764574800.456789 vmi default/docker-host 5f0c…-uid Running
+     * </pre>
+     * A request is timed when the server dispatches it; a phase when the controller's write returned.
+     */
+    private static String timeline(SimCluster sim) {
+        record Event(Instant at, String text) {}
+        List<Event> events = new ArrayList<>();
+        for (SimDispatcher.TimedRequest r : sim.dispatcher().timedClientRequests()) {
+            events.add(new Event(r.at(), "request " + r.method() + " " + r.path()));
+        }
+        for (KubeVirtController.PhaseWritten p : KubeVirtController.of(sim).phasesWritten()) {
+            events.add(new Event(p.at(), "vmi " + p.vmi() + " " + p.uid() + " " + p.phase()));
+        }
+        events.sort(Comparator.comparing(Event::at));
+        StringBuilder out = new StringBuilder();
+        for (Event e : events) {
+            out.append("%d.%06d %s%n".formatted(e.at().getEpochSecond(), e.at().getNano() / 1000, e.text()));
+        }
+        return out.toString();
     }
 
     private static void reply(HttpExchange ex, String body) throws IOException {

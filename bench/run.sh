@@ -50,31 +50,52 @@ fi
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---------------------------------------------------------------------------------------------
-# Simulated clusters: one BenchServer per scenario, each stopped when this script exits (its stdin
-# is a FIFO we hold open; closing it ends the server; the trap also kills it by pid).
-server_pids=()
+# Simulated clusters: one BenchServer per scenario (its stdin is a FIFO we hold open; closing it
+# ends the server). Each is stopped as soon as its section is done: an idle simulator still costs
+# CPU (its controllers poll the store), and on 2 cores an idle one beside the command under test
+# inflates every figure. The trap kills whatever is left by pid.
+declare -A server_pid=() server_fd=()
 cleanup() {
-  for pid in ${server_pids[@]+"${server_pids[@]}"}; do kill "$pid" 2>/dev/null || true; done
+  local pid
+  for pid in ${server_pid[@]+"${server_pid[@]}"}; do kill "$pid" 2>/dev/null || true; done
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# background NAME FIFO LOG COMMAND...: runs COMMAND with stdin from FIFO (created here) and
+# stdout+stderr to LOG; holds FIFO open.
+background() {
+  local name=$1 fifo=$2 log=$3 fd; shift 3
+  mkfifo "$fifo"
+  "$@" <"$fifo" >"$log" 2>&1 &
+  server_pid[$name]=$!
+  exec {fd}>"$fifo"
+  server_fd[$name]=$fd
+}
+# stop_server NAME: closes its stdin, waits for it to exit (kills it after 10 s).
+stop_server() {
+  local name=$1 pid=${server_pid[$1]} fd=${server_fd[$1]} i
+  exec {fd}>&-
+  for i in $(seq 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  unset "server_pid[$name]" "server_fd[$name]"
+}
 
 # start_server NAME [BenchServer args] — sets $state (dir with kubeconfig, control, env)
 start_server() {
   local name=$1; shift
   state=$out/server-$name
   mkdir -p "$state"
-  mkfifo "$state/stdin"
-  JBANG_CACHE_DIR=$out/cache/server ./jbang --offline bench/BenchServer.java "$state" "$@" <"$state/stdin" >"$state/server.log" 2>&1 &
-  server_pids+=($!)
-  exec {hold}>"$state/stdin"
+  background "$name" "$state/stdin" "$state/server.log" env JBANG_CACHE_DIR="$out/cache/server" ./jbang --offline bench/BenchServer.java "$state" "$@"
   local i
   for i in $(seq 600); do
     [ -s "$state/ready" ] && break
-    kill -0 "${server_pids[-1]}" 2>/dev/null || { cat "$state/server.log" >&2; echo "bench: server $name died" >&2; exit 1; }
+    kill -0 "${server_pid[$name]}" 2>/dev/null || { cat "$state/server.log" >&2; echo "bench: server $name died" >&2; exit 1; }
     sleep 0.5
   done
   [ -s "$state/ready" ] || { echo "bench: server $name not up after 300 s" >&2; exit 1; }
+  sleep 1 # the server's own start-up (JIT, its controllers' first ticks) settles before anything is timed
   log "server $name: $(cat "$state/ready") ($(grep DEVICES "$state/env"))"
 }
 requests_reset() { curl -sf "$(cat "$1/control")/reset" >/dev/null; }
@@ -82,9 +103,10 @@ requests_count() { curl -sf "$(cat "$1/control")/requests" | grep -c . || true; 
 
 # ---------------------------------------------------------------------------------------------
 # Timing. once NAME COMMAND: one run; appends "wall cpu rss" (s, s user+sys, MiB peak RSS of the
-# largest process) to $out/NAME.runs; stdout/stderr of the last run in $out/NAME.out/.err.
+# largest process) to $out/NAME.runs; stdout/stderr of the last run in $out/NAME.out/.err; sets
+# $wall $cpu $rss $rc, and $t0 $t1 (its start and end, seconds since the epoch).
 once() {
-  local name=$1 cmd=$2 t0 t1
+  local name=$1 cmd=$2
   t0=$EPOCHREALTIME
   rc=0
   /usr/bin/time -f '%U %S %M' -o "$out/$name.time" timeout 300 bash -c "$cmd" >"$out/$name.out" 2>"$out/$name.err" || rc=$?
@@ -129,6 +151,12 @@ breakdown() {
       from = java ? java : start
       printf "%s | %.3f | %.3f | %.3f", launcher, first - from, last - first, end - last
     }' "$out/$name.strace")
+  # The same run's start, exec of the script's java (or "-") and end, seconds since the epoch.
+  read -r bd_start bd_java bd_end < <(awk '
+    NR == 1 { start = $2 }
+    /execve\(".*\/bin\/java"/ && / = 0$/ { java = $2 }
+    { end = $2 }
+    END { printf "%s %s %s\n", start, java ? java : "-", end }' "$out/$name.strace")
 }
 
 jb="./jbang --offline"
@@ -222,6 +250,7 @@ requests_reset "$base"
 bash -c "$KUBECTL --kubeconfig $base/kubeconfig --cache-dir $out/kube-cache-fresh get pcidevices.devices.harvesterhci.io -o wide" >/dev/null 2>&1
 req_kubectl_cold=$(requests_count "$base")
 base_devices=$(sed -n 's/^DEVICES=//p' "$base/env")
+stop_server base
 
 # ---------------------------------------------------------------------------------------------
 # 4. Scale: SCALE_NODES x SCALE_DEVICES more PCIDevices.
@@ -236,36 +265,74 @@ scale_lines=$(grep -c . "$out/scale-inventory.out")
 breakdown bd-scale "$(inv "$scale" "-o wide")" "$(port_of "$scale")"; bd_scale=$bd_row
 count "$scale" "$(inv "$scale" "-o wide")"; req_scale_inventory=$n
 count "$scale" "$(kc "$scale")"; req_scale_kubectl=$n
+stop_server scale
 
 # ---------------------------------------------------------------------------------------------
-# 5. attach: end-to-end wall time minus the simulator's configured latencies (a restart passes
-#    the new VMI through Scheduling and Scheduled, each vmiPhaseDelay), on a cluster seeded with
-#    the device claimed, on vfio-pci, permitted and allocatable.
+# 5. attach, on a cluster seeded with the device claimed, on vfio-pci, permitted and allocatable:
+#    end-to-end wall time minus the simulator's latency, measured at the server from the arrival of
+#    attach's restart request to the simulated KubeVirt's write of phase Running on the new VMI
+#    (its reconcile ticks and vmiPhaseDelay through stop, Pending, Scheduling, Scheduled).
 attach_row="| \`attach docker-host --device altra-000c01000\` | not measured (attach not present) | | | | |"
 attach_verdict="not measured (attach not present)"
 bd_attach_row=
+attach_split_rows=
+# attach_split TIMELINE: from BenchServer's /timeline, sets $first_req (first client request),
+# $restart_req (attach's PUT .../virtualmachines/NAME/restart) and $running (phase Running
+# written on the VMI created after it), seconds since the epoch, "-" where missing.
+attach_split() {
+  read -r first_req restart_req running < <(awk '
+    $2 == "request" && first == "" { first = $1 }
+    $2 == "request" && $3 == "PUT" && $4 ~ /\/virtualmachines\/[^\/?]+\/restart$/ && restart == "" { restart = $1 }
+    $2 == "vmi" && restart != "" && $5 == "Pending" && uid == "" { uid = $4 }
+    $2 == "vmi" && uid != "" && $4 == uid && $5 == "Running" && running == "" { running = $1 }
+    END { printf "%s %s %s\n", first == "" ? "-" : first, restart == "" ? "-" : restart, running == "" ? "-" : running }' "$1")
+}
+span() { # FROM TO -> seconds between two epoch times, "–" when one is missing
+  if [ "$1" = - ] || [ "$2" = - ]; then echo "–"; else awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", b - a}'; fi
+}
 if [ -f scripts/attach.java ]; then
   log "attach: on a cluster seeded ready"
+  attach_cmd() { echo "JBANG_CACHE_DIR=$out/cache/attach $jb scripts/attach.java docker-host --device altra-000c01000 --kubeconfig $1/kubeconfig"; }
+  sim_delays=(--controller-delay-ms "${ATTACH_CONTROLLER_DELAY_MS:-0}" --vmi-phase-delay-ms "${ATTACH_VMI_PHASE_DELAY_MS:-0}")
   # Warm-up on a cluster of its own: builds the script and records its archive (only a real run
   # that worked records one); then attach for real, timed, on a fresh cluster.
   start_server ready-warmup --ready
-  JBANG_CACHE_DIR=$out/cache/attach $jb scripts/attach.java docker-host --device altra-000c01000 --kubeconfig "$state/kubeconfig" >"$out/attach-warmup.out" 2>&1 \
+  bash -c "$(attach_cmd "$state")" >"$out/attach-warmup.out" 2>&1 \
     || { cat "$out/attach-warmup.out" >&2; echo "bench: attach warm-up failed" >&2; exit 1; }
-  start_server ready --ready --controller-delay-ms "${ATTACH_CONTROLLER_DELAY_MS:-0}" --vmi-phase-delay-ms "${ATTACH_VMI_PHASE_DELAY_MS:-0}"
+  stop_server ready-warmup
+  start_server ready --ready "${sim_delays[@]}"
   ready=$state
   requests_reset "$ready"
-  once attach "JBANG_CACHE_DIR=$out/cache/attach $jb scripts/attach.java docker-host --device altra-000c01000 --kubeconfig $ready/kubeconfig"
+  once attach "$(attach_cmd "$ready")"
+  attach_rc=$rc
   req_attach=$(requests_count "$ready")
-  [ "$rc" = 0 ] || req_attach="$req_attach (**attach failed: exit $rc**, see bench/out/attach.err)"
-  vmi_delay=$(sed -n 's/^VMI_PHASE_DELAY_MS=//p' "$ready/env")
-  latency=$(awk -v d="$vmi_delay" 'BEGIN {printf "%.3f", 2 * d / 1000}')
-  overhead=$(awk -v w="$wall" -v l="$latency" 'BEGIN {printf "%.3f", w - l}')
+  curl -sf "$(cat "$ready/control")/timeline" >"$out/attach.timeline"
+  stop_server ready
+  [ "$attach_rc" = 0 ] || req_attach="$req_attach (**attach failed: exit $attach_rc**, see bench/out/attach.err)"
+  attach_split "$out/attach.timeline"
+  latency=$(span "$restart_req" "$running")
+  if [ "$attach_rc" != 0 ]; then
+    overhead="–"
+    attach_verdict="**attach failed: exit $attach_rc** (bench/out/attach.err)"
+  elif [ "$latency" = "–" ]; then
+    overhead="–"
+    attach_verdict="**no restart request or no Running in the server's timeline** (bench/out/attach.timeline)"
+  else
+    overhead=$(awk -v w="$wall" -v l="$latency" 'BEGIN {printf "%.3f", w - l}')
+    attach_verdict="$overhead s: $(verdict "$overhead" 0.5)"
+  fi
   attach_row="| \`attach docker-host --device altra-000c01000\` | $wall | $cpu | $latency | **$overhead** | $req_attach |"
-  attach_verdict="$overhead s: $(verdict "$overhead" 0.5)"
-  [ "$rc" = 0 ] || attach_verdict="**attach failed: exit $rc** (bench/out/attach.err)"
-  start_server ready-strace --ready --controller-delay-ms "${ATTACH_CONTROLLER_DELAY_MS:-0}" --vmi-phase-delay-ms "${ATTACH_VMI_PHASE_DELAY_MS:-0}"
-  breakdown bd-attach "JBANG_CACHE_DIR=$out/cache/attach $jb scripts/attach.java docker-host --device altra-000c01000 --kubeconfig $state/kubeconfig" "$(port_of "$state")"
+  attach_split_rows="| the timed run above | $wall | – | $(span "$t0" "$first_req") (launcher and JVM) | $(span "$first_req" "$restart_req") | $latency | $(span "$running" "$t1") |"
+
+  start_server ready-strace --ready "${sim_delays[@]}"
+  requests_reset "$state"
+  breakdown bd-attach "$(attach_cmd "$state")" "$(port_of "$state")"
   bd_attach_row="| \`attach docker-host --device altra-000c01000\` | $bd_row |"
+  curl -sf "$(cat "$state/control")/timeline" >"$out/bd-attach.timeline"
+  stop_server ready-strace
+  attach_split "$out/bd-attach.timeline"
+  attach_split_rows+="
+| one run under strace | $(span "$bd_start" "$bd_end") | $(span "$bd_start" "$bd_java") | $(span "$bd_java" "$first_req") | $(span "$first_req" "$restart_req") | $(span "$restart_req" "$running") | $(span "$running" "$bd_end") |"
 fi
 
 # ---------------------------------------------------------------------------------------------
@@ -278,10 +345,7 @@ if [ "$BENCH_COLD_DEMO" = 1 ]; then
   log "fresh machine: first ./jbang demo"
   fresh=$out/fresh
   mkdir -p "$fresh/home/.m2" "$fresh/mirror"
-  mkfifo "$fresh/mirror/stdin"
-  java bench/LocalMavenMirror.java "${M2_REPOSITORY:-$HOME/.m2/repository}" "$fresh/mirror" <"$fresh/mirror/stdin" >"$fresh/mirror/log" 2>&1 &
-  server_pids+=($!)
-  exec {hold_mirror}>"$fresh/mirror/stdin"
+  background mirror "$fresh/mirror/stdin" "$fresh/mirror/log" java bench/LocalMavenMirror.java "${M2_REPOSITORY:-$HOME/.m2/repository}" "$fresh/mirror"
   for i in $(seq 120); do [ -s "$fresh/mirror/url" ] && break; sleep 0.5; done
   cat >"$fresh/home/.m2/settings.xml" <<EOF
 <settings><mirrors><mirror><id>bench-local</id><mirrorOf>*</mirrorOf><url>$(cat "$fresh/mirror/url")</url></mirror></mirrors></settings>
@@ -289,6 +353,7 @@ EOF
   h=$fresh/home
   once cold-demo "env -i PATH=$PATH HOME=$h JBANG_WRAPPER_FORCE_BOOTSTRAP=1 LANG=${LANG:-C.UTF-8} JBANG_NO_VERSION_CHECK=true MAVEN_OPTS=-Duser.home=$h JBANG_JAVA_OPTIONS=-Duser.home=$h ./jbang demo --delay-ms 50"
   served=$(awk '{printf "%.0f", $1 / 1048576}' "$fresh/mirror/bytes" 2>/dev/null || echo "?")
+  stop_server mirror
   pass=$(grep -q 'RESULT: PASS\|Done:' "$out/cold-demo.out" && echo "demo passed" || echo "**demo failed: exit $rc** (bench/out/cold-demo.err)")
   cold_demo_row="| \`./jbang demo --delay-ms 50\`, empty HOME | $wall | $cpu | $rss | $served MB | $pass |"
   cold_demo_verdict="$wall s + download of $served MB: $(verdict "$wall" 60)"
@@ -334,7 +399,7 @@ ${BENCH_NOTE:+
 | the script JVM alone ≤ 0.6 s | ${jvm_median} s | $(verdict "$jvm_median" 0.6) |
 | API requests constant in device count | inventory: $req_inventory requests for $base_devices devices, $req_scale_inventory for $scale_devices | $req_constant |
 | $scale_devices devices ≤ 2 s warm | ${scale_median} s | $(verdict "$scale_median" 2) |
-| attach overhead ≤ 0.5 s over the simulator's latencies | $attach_verdict | |
+| attach overhead ≤ 0.5 s over the simulator's latency (restart request → Running written, see below) | $attach_verdict | |
 | first \`./jbang demo\` on a fresh machine ≤ 60 s | $cold_demo_verdict | |
 
 ## Warm start-up, same API server ($base_devices PCIDevices)
@@ -417,12 +482,26 @@ sends \`limit=500\`), our fabric8 list asks for all.
 ## attach, end to end
 
 Cluster seeded ready (claims with owner references and passthrough enabled, vfio-pci, permitted in
-the KubeVirt CR, allocatable on altra). Overhead = wall time − the simulator's configured latencies
-(2 × vmiPhaseDelay: the restarted VMI's Scheduling and Scheduled phases). One run, warm script cache.
+the KubeVirt CR, allocatable on altra); simulator delays: controller ${ATTACH_CONTROLLER_DELAY_MS:-0} ms,
+vmiPhaseDelay ${ATTACH_VMI_PHASE_DELAY_MS:-0} ms. One run, warm script cache, no other server running.
 
-| command | wall (s) | CPU (s) | simulator latencies (s) | overhead (s) | API requests |
+**Simulator latency** = from the arrival of attach's restart request (\`PUT …/virtualmachines/docker-host/restart\`)
+to the simulated KubeVirt's write of phase Running on the new VMI, both timed at the server: the
+controller's reconcile ticks (every 50 ms) carrying the restart through stop → Pending → Scheduling
+→ Scheduled → Running, plus vmiPhaseDelay per phase. **Overhead** = wall time − simulator latency:
+everything else (launcher, JVM start, attach's reads and patch before the restart, noticing Running
+through its watch, output and exit).
+
+| command | wall (s) | CPU (s) | simulator latency (s) | overhead (s) | API requests |
 |---|---|---|---|---|---|
 $attach_row
+
+Where attach's time goes (seconds; times of requests and of the Running write from the server, the
+start, the script's java and the exit from the shell or strace; strace slows each traced call a little):
+
+| run | wall | launcher (start → script's java) | JVM start → first request | first request → restart request | restart → Running written (simulator) | Running written → exit |
+|---|---|---|---|---|---|---|
+${attach_split_rows:-| not measured (attach not present) | | | | | | |}
 EOF
 sed -i "s|$out|bench/out|g; s|$root/||g" "$results"
 log "wrote $results in $((elapsed / 60)) min $((elapsed % 60)) s"

@@ -33,6 +33,9 @@ final class AddonController implements AutoCloseable {
     private volatile Instant enablingSince;
     /** Whether this controller has put the cluster into the ADDON_DISABLED state (else the fault was just switched on). */
     private volatile boolean disabled;
+    private final SimCluster.TickGate gate;
+    /** Set by a tick that waits for controllerDelay to pass (AddonEnabling), or that failed. */
+    private boolean again;
 
     static AddonController start(SimCluster sim) {
         return new AddonController(sim);
@@ -42,7 +45,8 @@ final class AddonController implements AutoCloseable {
         this.sim = sim;
         this.c = sim.admin();
         for (GenericKubernetesResource d : Harvester.pciDevices(c).list().getItems()) hardware.add(discovered(d));
-        exec.scheduleWithFixedDelay(this::tick, 0, 50, TimeUnit.MILLISECONDS);
+        this.gate = sim.tickGate();
+        exec.scheduleWithFixedDelay(this::gatedTick, 0, 50, TimeUnit.MILLISECONDS);
     }
 
     private static GenericKubernetesResource discovered(GenericKubernetesResource d) {
@@ -54,6 +58,16 @@ final class AddonController implements AutoCloseable {
         copy.setAdditionalProperty("spec", Map.of());
         copy.setAdditionalProperty("status", Serialization.clone(new LinkedHashMap<>(d.<Map<String, Object>>get("status"))));
         return copy;
+    }
+
+    /** A tick, skipped while nothing changed (see {@link SimCluster.TickGate}). */
+    private void gatedTick() {
+        if (gate.skip()) return;
+        Object before = sim.changeKey();
+        List<Object> memory = java.util.Arrays.asList(enablingSince, disabled);
+        again = false;
+        tick();
+        gate.ran(before, !memory.equals(java.util.Arrays.asList(enablingSince, disabled)), again);
     }
 
     private void tick() {
@@ -83,9 +97,12 @@ final class AddonController implements AutoCloseable {
                     if (Harvester.pciDevices(c).withName(d.getMetadata().getName()).get() == null) sim.create(Serialization.clone(d));
                 }
                 setStatus(Harvester.ADDON_DEPLOYED);
+            } else {
+                again = true;
             }
         } catch (RuntimeException e) {
             // the server is shutting down, or the add-on changed under us: next tick
+            again = true;
         }
     }
 

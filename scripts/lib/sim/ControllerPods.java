@@ -42,17 +42,32 @@ final class ControllerPods implements AutoCloseable {
     private final Map<String, Instant> starting = new ConcurrentHashMap<>();
     /** When each pod last crashed: the kubelet restarts a crashing container with a back-off, not continuously. */
     private final Map<String, Instant> crashed = new ConcurrentHashMap<>();
+    private final SimCluster.TickGate gate;
+    /** Set by a tick that failed. */
+    private boolean failed;
 
     ControllerPods(SimCluster sim) {
         this.sim = sim;
         this.admin = sim.admin();
         for (Pod p : pods()) template.put(p.getSpec().getNodeName(), p);
         long period = Math.max(10, Math.min(50, sim.options().controllerDelay.toMillis()));
-        timer.scheduleWithFixedDelay(this::tick, 0, period, TimeUnit.MILLISECONDS);
+        this.gate = sim.tickGate();
+        timer.scheduleWithFixedDelay(this::gatedTick, 0, period, TimeUnit.MILLISECONDS);
     }
 
     private List<Pod> pods() {
         return admin.pods().inNamespace(NS).withLabel("app.kubernetes.io/name", NAME).list().getItems();
+    }
+
+    /** A tick, skipped while nothing changed (see {@link SimCluster.TickGate}); starting and crashing pods act on time. */
+    private void gatedTick() {
+        if (gate.skip()) return;
+        Object before = sim.changeKey();
+        List<Object> memory = List.of(Map.copyOf(starting), Map.copyOf(crashed));
+        failed = false;
+        tick();
+        boolean timed = !starting.isEmpty() || sim.fault(Fault.CONTROLLER_DOWN) || sim.fault(Fault.CLAIM_STUCK_TERMINATING);
+        gate.ran(before, failed || !memory.equals(List.of(Map.copyOf(starting), Map.copyOf(crashed))), timed);
     }
 
     private void tick() {
@@ -77,6 +92,7 @@ final class ControllerPods implements AutoCloseable {
             }
         } catch (RuntimeException e) {
             // the server is shutting down, or a pod changed under us: next tick
+            failed = true;
         }
     }
 

@@ -65,11 +65,20 @@ public final class KubeVirtController implements AutoCloseable {
     private final Map<String, String> lastVmi = new ConcurrentHashMap<>();
     /** uids of running VMIs whose allocation pcidevices has recorded (it acts on the VMI's Running event, once). */
     private final Set<String> allocationWritten = ConcurrentHashMap.newKeySet();
+    /** Every VMI phase this controller wrote, in order (bench/ splits a restart's time with it). */
+    private final List<PhaseWritten> phasesWritten = new java.util.concurrent.CopyOnWriteArrayList<>();
+    private final SimCluster.TickGate gate;
+    /** Set by a tick that saw a VMI whose phase has not lasted vmiPhaseDelay yet. */
+    private boolean timedStepPending;
+
+    /** A VMI phase written to the store ("ns/name", its uid, the phase), timed when the write returned. */
+    public record PhaseWritten(Instant at, String vmi, String uid, String phase) {}
 
     private KubeVirtController(SimCluster sim) {
         this.sim = sim;
         this.admin = sim.admin();
         this.webhook = new PciDevicesWebhook(sim);
+        this.gate = sim.tickGate();
     }
 
     /** Registers the webhook and subresources and starts reconciling. */
@@ -96,6 +105,15 @@ public final class KubeVirtController implements AutoCloseable {
     /** How many client VM updates the WEBHOOK_RACE fault has denied so far. */
     public int webhookRaceDenied() {
         return webhook.raceDenied.get();
+    }
+
+    /** The VMI phases written so far (Pending when an instance is created), oldest first. */
+    public List<PhaseWritten> phasesWritten() {
+        return List.copyOf(phasesWritten);
+    }
+
+    public void clearPhasesWritten() {
+        phasesWritten.clear();
     }
 
     @Override
@@ -180,18 +198,31 @@ public final class KubeVirtController implements AutoCloseable {
     // ---- virt-controller -----------------------------------------------------------------------------
 
     private void reconcileAll() {
+        if (gate.skip()) return;
+        Object before = sim.changeKey();
+        List<Object> memory = memory();
+        boolean failed = false;
+        timedStepPending = false;
         try {
             for (GenericKubernetesResource vm : KubeVirt.vms(admin).inAnyNamespace().list().getItems()) {
                 try {
                     reconcile(vm);
                 } catch (KubernetesClientException e) {
                     // 409: a client changed the object meanwhile; the next tick sees the new version
+                    failed = true;
                     if (e.getCode() != 409) throw e;
                 }
             }
         } catch (RuntimeException e) {
             if (!exec.isShutdown()) e.printStackTrace();
+        } finally {
+            gate.ran(before, failed || !memory.equals(memory()), timedStepPending);
         }
+    }
+
+    /** What this controller remembers between ticks (a tick that changes it is followed by another). */
+    private List<Object> memory() {
+        return List.of(Map.copyOf(lastVmi), Map.copyOf(phaseSince), Set.copyOf(allocationWritten));
     }
 
     private void reconcile(GenericKubernetesResource vm) {
@@ -292,6 +323,7 @@ public final class KubeVirtController implements AutoCloseable {
         vmi.setAdditionalProperty("spec", Serialization.clone(template == null ? new LinkedHashMap<>() : (Map<String, Object>) template));
         vmi.setAdditionalProperty("status", new LinkedHashMap<>(Map.of("phase", "Pending")));
         GenericKubernetesResource created = KubeVirt.vmis(admin).inNamespace(vm.getMetadata().getNamespace()).resource(vmi).create();
+        phaseWritten(created, "Pending");
         phaseSince.put(created.getMetadata().getUid(), Instant.now());
         lastVmi.put(vm.getMetadata().getNamespace() + "/" + vm.getMetadata().getName(), created.getMetadata().getUid());
         vmStatus(vm.getMetadata().getNamespace(), vm.getMetadata().getName(), s -> {
@@ -308,6 +340,7 @@ public final class KubeVirtController implements AutoCloseable {
         String uid = vmi.getMetadata().getUid();
         String phase = phase(vmi);
         boolean due = !Instant.now().isBefore(phaseSince.computeIfAbsent(uid, k -> Instant.now()).plus(sim.options().vmiPhaseDelay));
+        if (!due) timedStepPending = true;
         switch (phase) {
             case "", "Pending" -> {
                 String notPermitted = notPermitted(vmi);
@@ -384,10 +417,11 @@ public final class KubeVirtController implements AutoCloseable {
     }
 
     private void setPhase(GenericKubernetesResource vmi, String phase, java.util.function.Consumer<Map<String, Object>> more) {
-        vmiStatus(vmi, s -> {
+        boolean written = vmiStatus(vmi, s -> {
             s.put("phase", phase);
             more.accept(s);
         });
+        if (written) phaseWritten(vmi, phase);
         phaseSince.put(vmi.getMetadata().getUid(), Instant.now());
         if ("Scheduled".equals(phase) || "Running".equals(phase)) {
             GenericKubernetesResource fresh = KubeVirt.vmis(admin).inNamespace(vmi.getMetadata().getNamespace())
@@ -649,17 +683,23 @@ public final class KubeVirtController implements AutoCloseable {
         KubeVirt.vms(admin).inNamespace(ns).resource(vm).updateStatus();
     }
 
-    /** Edits a VMI's status (VMIs have no status subresource: a plain update). */
+    private void phaseWritten(GenericKubernetesResource vmi, String phase) {
+        phasesWritten.add(new PhaseWritten(Instant.now(), vmi.getMetadata().getNamespace() + "/" + vmi.getMetadata().getName(),
+                vmi.getMetadata().getUid(), phase));
+    }
+
+    /** Edits a VMI's status (VMIs have no status subresource: a plain update); true when it wrote. */
     @SuppressWarnings("unchecked")
-    private void vmiStatus(GenericKubernetesResource vmi, java.util.function.Consumer<Map<String, Object>> change) {
+    private boolean vmiStatus(GenericKubernetesResource vmi, java.util.function.Consumer<Map<String, Object>> change) {
         GenericKubernetesResource fresh = KubeVirt.vmis(admin).inNamespace(vmi.getMetadata().getNamespace())
                 .withName(vmi.getMetadata().getName()).get();
-        if (fresh == null || !fresh.getMetadata().getUid().equals(vmi.getMetadata().getUid())) return;
+        if (fresh == null || !fresh.getMetadata().getUid().equals(vmi.getMetadata().getUid())) return false;
         Map<String, Object> before = (Map<String, Object>) fresh.getAdditionalProperties().getOrDefault("status", new LinkedHashMap<>());
         Map<String, Object> after = Serialization.clone(new LinkedHashMap<>(before));
         change.accept(after);
-        if (Serialization.asJson(after).equals(Serialization.asJson(before))) return;
+        if (Serialization.asJson(after).equals(Serialization.asJson(before))) return false;
         fresh.setAdditionalProperty("status", after);
         KubeVirt.vmis(admin).inNamespace(fresh.getMetadata().getNamespace()).resource(fresh).update();
+        return true;
     }
 }

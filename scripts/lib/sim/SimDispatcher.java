@@ -23,6 +23,11 @@ public class SimDispatcher extends KubernetesCrudDispatcher {
     private final String bearer;
     private final List<Interceptor> interceptors = new CopyOnWriteArrayList<>();
     private final List<String> clientRequests = new CopyOnWriteArrayList<>();
+    private final List<TimedRequest> timedClientRequests = new CopyOnWriteArrayList<>();
+    private final java.util.concurrent.atomic.AtomicLong writes = new java.util.concurrent.atomic.AtomicLong();
+
+    /** A client request and when it reached the dispatcher (for bench/: where a command's time goes). */
+    public record TimedRequest(java.time.Instant at, String method, String path) {}
 
     /** token: the bearer token every request must carry, as the API server's token authenticator requires. */
     public SimDispatcher(List<CustomResourceDefinitionContext> crds, Set<Fault> faults, String token) {
@@ -40,8 +45,23 @@ public class SimDispatcher extends KubernetesCrudDispatcher {
         return List.copyOf(clientRequests);
     }
 
+    /** The same requests as {@link #clientRequests()}, each with its arrival time. */
+    public List<TimedRequest> timedClientRequests() {
+        return List.copyOf(timedClientRequests);
+    }
+
     public void clearClientRequests() {
         clientRequests.clear();
+        timedClientRequests.clear();
+    }
+
+    /**
+     * How many requests other than GET (anyone's, the simulator's own included) have been answered:
+     * counted after the store has changed, so a reader that sees the same count before and after
+     * reading has read the latest state.
+     */
+    public long writes() {
+        return writes.get();
     }
 
     public static boolean fromSimulator(RecordedRequest request) {
@@ -51,6 +71,14 @@ public class SimDispatcher extends KubernetesCrudDispatcher {
 
     @Override
     public MockResponse dispatch(RecordedRequest request) {
+        try {
+            return answer(request);
+        } finally {
+            if (!"GET".equals(request.getMethod())) writes.incrementAndGet();
+        }
+    }
+
+    private MockResponse answer(RecordedRequest request) {
         String path = request.getPath();
         if (!bearer.equals(request.getHeader("Authorization"))) {
             // What kube-apiserver answers when no authenticator accepts the request.
@@ -58,6 +86,7 @@ public class SimDispatcher extends KubernetesCrudDispatcher {
         }
         if (!fromSimulator(request)) {
             clientRequests.add(request.getMethod() + " " + path);
+            timedClientRequests.add(new TimedRequest(java.time.Instant.now(), request.getMethod(), path));
             if (faults.contains(Fault.FORBIDDEN)) {
                 return status(403, "Forbidden", "User \"system:serviceaccount:default:limited\" cannot "
                         + request.getMethod().toLowerCase() + " resource at " + path.replaceFirst("\\?.*", ""));
