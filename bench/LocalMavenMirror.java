@@ -25,6 +25,9 @@ public class LocalMavenMirror {
         Path repo = Path.of(args[0]).toAbsolutePath().normalize();
         Path state = Path.of(args[1]);
         AtomicLong served = new AtomicLong();
+        // Without TCP_NODELAY each response on a kept-alive connection waits for the client's delayed
+        // ACK (50-75 ms a request instead of ~27 ms), slower than the network this mirror stands in for.
+        System.setProperty("sun.net.httpserver.nodelay", "true");
         HttpServer server = HttpServer.create(new InetSocketAddress(InetAddress.getByName("127.0.0.1"), 0), 0);
         server.setExecutor(Executors.newFixedThreadPool(8));
         server.createContext("/", ex -> {

@@ -52,6 +52,9 @@ public final class SimCluster implements AutoCloseable {
 
     static {
         MOCK_LOG.setLevel(java.util.logging.Level.WARNING);
+        // The mock server makes itself a self-signed RSA certificate that useOwnCertificate replaces at
+        // once; at Netty's default 2,048 bits generating it is most of a start (0.7-3.8 s on C1).
+        System.getProperties().putIfAbsent("io.netty.handler.ssl.util.selfSignedKeyStrength", "1024");
     }
 
     public static final ResourceDefinitionContext USB_DEVICES = new ResourceDefinitionContext.Builder()
