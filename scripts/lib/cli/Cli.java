@@ -1,11 +1,13 @@
-//RUNTIME_OPTIONS -XX:TieredStopAtLevel=1 -XX:CompileThresholdScaling=2 -XX:+UseSerialGC -Xlog:disable -Xlog:all=warning:stderr -Xlog:cds*=off:stderr -Dsun.stdout.encoding=UTF-8 -Dsun.stderr.encoding=UTF-8 -Dstdout.encoding=UTF-8 -Dstderr.encoding=UTF-8 -Dio.netty.noUnsafe=true -Dpicocli.disable.closures=true
+//RUNTIME_OPTIONS -XX:TieredStopAtLevel=1 -XX:CompileThresholdScaling=2 -XX:+UseSerialGC -Xlog:disable -Xlog:all=warning:stderr -Xlog:cds*=off:stderr -Dsun.stdout.encoding=UTF-8 -Dsun.stderr.encoding=UTF-8 -Dstdout.encoding=UTF-8 -Dstderr.encoding=UTF-8 -Dio.netty.noUnsafe=true -Dpicocli.disable.closures=true -Dslf4j.provider=org.slf4j.nop.NOPServiceProvider -Dslf4j.internal.verbosity=WARN
 //COMPILE_OPTIONS -encoding UTF-8 -J-XX:TieredStopAtLevel=1 -J-XX:+UseSerialGC
 //DEPS info.picocli:picocli:4.7.7
 // Above: C1 only, compiling a method after twice the usual calls (measured on inventory: 11% less
 // CPU, the same wall time), and the serial GC; UTF-8 output whatever the locale (README "Locales and
 // JDKs"); io.netty.noUnsafe keeps the simulator's Netty from printing sun.misc.Unsafe warnings on
 // JDK 24+; picocli.disable.closures stops picocli looking for Groovy's Closure class through every
-// jar of the class path at each start (~35 ms). javac (a JVM JBang starts) gets C1 and the serial
+// jar of the class path at each start (~35 ms); slf4j.provider names the no-op logger every script
+// depends on (slf4j-nop, in Kube.java), so SLF4J does not scan every jar for one either (~20 ms), and
+// its verbosity WARN keeps it from announcing that on stderr. javac (a JVM JBang starts) gets C1 and the serial
 // GC too: demo's 85 files took 3.5 s of CPU instead of 8.6 s.
 
 import java.io.OutputStreamWriter;

@@ -51,6 +51,19 @@ public final class Kube {
     public static class Options {
         static {
             Runtime.getRuntime().addShutdownHook(new Thread(Kube::stopHttpSelectors, "stop-http-selectors"));
+            // The TLS handshake's server-name check asks whether the chain ends at one of the JDK's public
+            // roots, and the JDK parses its ~140 root certificates for that on first use: ~30 ms of CPU
+            // inside our first request. Done on a second core meanwhile; the handshake waits for it if
+            // it has not finished (class initialisation), and a JDK without that class skips it.
+            Thread roots = new Thread(() -> {
+                try {
+                    Class.forName("sun.security.util.AnchorCertificates");
+                } catch (ClassNotFoundException | LinkageError e) {
+                    // another JDK: nothing to start early
+                }
+            }, "load-jdk-root-list");
+            roots.setDaemon(true);
+            roots.start();
         }
 
         @Option(names = "--kubeconfig", paramLabel = "FILE",
