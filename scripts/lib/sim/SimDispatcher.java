@@ -22,8 +22,7 @@ public class SimDispatcher extends KubernetesCrudDispatcher {
     private final Set<Fault> faults;
     private final String bearer;
     private final List<Interceptor> interceptors = new CopyOnWriteArrayList<>();
-    private final List<String> clientRequests = new CopyOnWriteArrayList<>();
-    private final List<TimedRequest> timedClientRequests = new CopyOnWriteArrayList<>();
+    private final List<TimedRequest> clientRequests = new CopyOnWriteArrayList<>();
     private final java.util.concurrent.atomic.AtomicLong writes = new java.util.concurrent.atomic.AtomicLong();
 
     /** A client request and when it reached the dispatcher (for bench/: where a command's time goes). */
@@ -42,17 +41,16 @@ public class SimDispatcher extends KubernetesCrudDispatcher {
 
     /** "METHOD path" of every request made by clients other than the simulator, in order. */
     public List<String> clientRequests() {
-        return List.copyOf(clientRequests);
+        return clientRequests.stream().map(r -> r.method() + " " + r.path()).toList();
     }
 
     /** The same requests as {@link #clientRequests()}, each with its arrival time. */
     public List<TimedRequest> timedClientRequests() {
-        return List.copyOf(timedClientRequests);
+        return List.copyOf(clientRequests);
     }
 
     public void clearClientRequests() {
         clientRequests.clear();
-        timedClientRequests.clear();
     }
 
     /**
@@ -85,8 +83,7 @@ public class SimDispatcher extends KubernetesCrudDispatcher {
             return status(401, "Unauthorized", "Unauthorized");
         }
         if (!fromSimulator(request)) {
-            clientRequests.add(request.getMethod() + " " + path);
-            timedClientRequests.add(new TimedRequest(java.time.Instant.now(), request.getMethod(), path));
+            clientRequests.add(new TimedRequest(java.time.Instant.now(), request.getMethod(), path));
             if (faults.contains(Fault.FORBIDDEN)) {
                 return status(403, "Forbidden", "User \"system:serviceaccount:default:limited\" cannot "
                         + request.getMethod().toLowerCase() + " resource at " + path.replaceFirst("\\?.*", ""));

@@ -57,15 +57,10 @@ public final class DeviceTarget {
 
     /**
      * The device from --device NAME, or --device-name RES (+ --node), or else the single hostDevices
-     * entry of the patch file (bundled default, or --patch FILE). needPciDevice: attach needs the
-     * PCIDevice itself (to check and pin); detach can work from a resource name alone.
+     * entry of the patch file (bundled default, or --patch FILE), with the PCIDevice read on the way.
+     * needPciDevice: attach needs the PCIDevice itself (to check and pin), so it is always there;
+     * detach can work from a resource name alone.
      */
-    public static VmHostDevices.Target resolve(KubernetesClient c, String device, String deviceName, String node, String patchFile,
-                                 boolean needPciDevice) {
-        return find(c, device, deviceName, node, patchFile, needPciDevice).target();
-    }
-
-    /** As resolve, with the PCIDevice read on the way (always there when needPciDevice). */
     public static Found find(KubernetesClient c, String device, String deviceName, String node, String patchFile,
                              boolean needPciDevice) {
         if (device != null && deviceName != null) {

@@ -55,14 +55,10 @@ public final class VmDeviceChange {
     /** The edit written, what was done to make it take effect, and the outcome sentence. */
     public record Result(VmHostDevices.Edit edit, VmRestart.Result restart, String message) {}
 
-    /** Writes the edit, makes it take effect and waits; failures after the write name the change and the undo. */
-    public static Result run(KubernetesClient c, Request r, PrintWriter progress) {
-        return run(c, r, null, progress);
-    }
-
     /**
-     * As run, editing `read` (the VM as the caller read it for its checks; null: read it now) in the
-     * first attempt: the write is guarded by its resourceVersion, so a VM changed since gives 409 and
+     * Writes the edit, makes it take effect and waits; failures after the write name the change and
+     * the undo. The first attempt edits `read` (the VM as the caller read it for its checks; null:
+     * read it now): the write is guarded by its resourceVersion, so a VM changed since gives 409 and
      * is read again; an unchanged one saves a request.
      */
     public static Result run(KubernetesClient c, Request r, GenericKubernetesResource read, PrintWriter progress) {
