@@ -140,7 +140,9 @@ breakdown() {
   local name=$1 cmd=$2 port=$3
   strace -f --seccomp-bpf -ttt -q -e trace=execve,connect,write -e signal=none -o "$out/$name.strace" \
     bash -c "$cmd" >/dev/null 2>"$out/$name.strace.err" || { cat "$out/$name.strace.err" >&2; echo "bench: '$cmd' failed under strace" >&2; exit 1; }
-  bd_row=$(awk -v port="htons($port)" '
+  # One pass: the row, then this run's start, exec of the script's java (or "-") and end, seconds
+  # since the epoch (bd_start bd_java bd_end), on a second line.
+  { IFS= read -r bd_row; read -r bd_start bd_java bd_end; } < <(awk -v port="htons($port)" '
     NR == 1 { start = $2 }
     /execve\(".*\/bin\/java"/ && / = 0$/ { java = $2 }
     /connect\(/ && index($0, port) && !first { first = $2 }
@@ -149,14 +151,9 @@ breakdown() {
     END {
       launcher = java ? sprintf("%.3f", java - start) : "–"
       from = java ? java : start
-      printf "%s | %.3f | %.3f | %.3f", launcher, first - from, last - first, end - last
+      printf "%s | %.3f | %.3f | %.3f\n", launcher, first - from, last - first, end - last
+      printf "%s %s %s\n", start, java ? java : "-", end
     }' "$out/$name.strace")
-  # The same run's start, exec of the script's java (or "-") and end, seconds since the epoch.
-  read -r bd_start bd_java bd_end < <(awk '
-    NR == 1 { start = $2 }
-    /execve\(".*\/bin\/java"/ && / = 0$/ { java = $2 }
-    { end = $2 }
-    END { printf "%s %s %s\n", start, java ? java : "-", end }' "$out/$name.strace")
 }
 
 jb="./jbang --offline"

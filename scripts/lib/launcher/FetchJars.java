@@ -148,11 +148,8 @@ public class FetchJars {
     }
 
     static Element child(Element parent, String name) {
-        if (parent == null) return null;
-        for (Node n = parent.getFirstChild(); n != null; n = n.getNextSibling()) {
-            if (n instanceof Element e && e.getTagName().equals(name)) return e;
-        }
-        return null;
+        List<Element> all = children(parent, name);
+        return all.isEmpty() ? null : all.get(0);
     }
 
     static List<Element> children(Element parent, String name) {
